@@ -1,0 +1,95 @@
+{{/*
+Labels for every object. Call with (dict "root" $ "name" "wordpress" "component" "web").
+*/}}
+{{- define "med.labels" -}}
+{{ include "med.selectorLabels" . }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: medusa
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+platform.example/store: {{ .root.Values.store.name }}
+{{- end }}
+
+{{- define "med.selectorLabels" -}}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- end }}
+
+{{/* Public base URL; the server, CORS settings and the Ingress all agree on it. */}}
+{{- define "med.url" -}}
+{{ ternary "https" "http" .Values.ingress.tls }}://{{ .Values.store.host }}
+{{- end }}
+
+{{- define "med.image" -}}
+{{ printf "%s:%s" .repository .tag }}
+{{- end }}
+
+{{/* Pod-level hardening shared by every pod (Pod Security "restricted"). Call with (dict "uid" 33). */}}
+{{- define "med.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Call with (dict "readOnly" true). */}}
+{{- define "med.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: {{ .readOnly }}
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Environment for every process that runs the Medusa image (server, migrations, bootstrap). The
+image's medusa-config.js reads nothing else; passwords come only from the existing Secret.
+*/}}
+{{- define "med.env" -}}
+- name: NODE_ENV
+  value: production
+- name: MEDUSA_DISABLE_TELEMETRY
+  value: "true"
+- name: HOME
+  value: /tmp
+- name: DATABASE_HOST
+  value: postgres
+- name: DATABASE_PORT
+  value: "5432"
+- name: DATABASE_NAME
+  value: medusa
+- name: DATABASE_USER
+  value: medusa
+- name: DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.existingSecret }}
+      key: database-password
+- name: REDIS_URL
+  value: redis://redis:6379
+- name: JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.existingSecret }}
+      key: jwt-secret
+- name: COOKIE_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.existingSecret }}
+      key: cookie-secret
+- name: MEDUSA_BACKEND_URL
+  value: {{ include "med.url" . | quote }}
+- name: STORE_CORS
+  value: {{ include "med.url" . | quote }}
+- name: ADMIN_CORS
+  value: {{ include "med.url" . | quote }}
+- name: AUTH_CORS
+  value: {{ include "med.url" . | quote }}
+{{- end }}
