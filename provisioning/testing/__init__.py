@@ -1,0 +1,1 @@
+"""Test tooling for the provisioning app: doubles for the systems it drives."""
