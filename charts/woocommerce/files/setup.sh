@@ -2,7 +2,7 @@
 # Store setup for one WooCommerce release, run by the wp-setup hook Job after every install and
 # upgrade. Every step checks before it acts, so running it again only re-applies settings.
 set -eu
-cd /var/www/html
+cd "${WP_PATH:-/var/www/html}"
 
 log() { printf '%s wp-setup: %s\n' "$(date -u +%H:%M:%SZ)" "$*"; }
 
