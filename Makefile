@@ -1,0 +1,57 @@
+# Every target is one line a newcomer can read. Python 3.11+ and make are all you need to start.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DJANGO_SETTINGS_MODULE := platform_site.settings
+
+.PHONY: install tools run demo worker test lint fmt migrate bench clean
+
+# Create the virtualenv and install pinned dependencies (re-runs only when requirements change).
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Pinned, checksum-verified helm3, helm4 and kubectl into .tools/bin.
+tools:
+	bash deploy/tools/install-helm.sh
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+# The platform on embedded defaults (SQLite, filesystem broker): web + worker + beat at http://127.0.0.1:8000
+run: migrate
+	$(BIN)/python manage.py ensure_local_admin
+	bash deploy/run-local.sh
+
+# Like run, but against the Kubernetes API test double started in the background (a simulated cluster).
+demo: migrate tools
+	$(BIN)/python manage.py ensure_local_admin
+	bash deploy/run-demo.sh
+
+# A Celery worker alone (with beat), for running web and worker in separate terminals.
+worker: migrate
+	$(BIN)/celery -A platform_site worker --beat --loglevel INFO
+
+# The whole test suite. SQLite + filesystem broker by default; set DATABASE_URL / CELERY_BROKER_URL for PostgreSQL + Redis.
+test: install tools
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Benchmarks (not tests): print figures against PostgreSQL and Redis.
+bench: install tools
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var/broker var/helm var/test-platform.sqlite3

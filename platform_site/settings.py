@@ -1,0 +1,281 @@
+"""Settings for the store platform.
+
+Everything is read through one `environ.Env()`; production differs from local only by environment
+variables (see the README's settings table). Local defaults need nothing installed: SQLite in `var/`
+and a filesystem Celery broker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+# ---------------------------------------------------------------------------------------------------
+# Mode and secrets — https://docs.djangoproject.com/en/5.2/ref/settings/#debug
+# ---------------------------------------------------------------------------------------------------
+PLATFORM_ENV = env.str("PLATFORM_ENV", default="local")
+if PLATFORM_ENV not in {"local", "prod"}:
+    raise environ.ImproperlyConfigured(f"PLATFORM_ENV must be 'local' or 'prod', not {PLATFORM_ENV!r}")
+DEBUG = env.bool("DEBUG", default=PLATFORM_ENV == "local")
+
+if DEBUG:
+    # A fixed development key is harmless because DEBUG is never on in production mode.
+    SECRET_KEY = env.str("SECRET_KEY", default="local-development-only-not-secret")
+else:
+    SECRET_KEY = env.str("SECRET_KEY")  # required: no default outside DEBUG
+
+# Host names the dashboard answers to. Store subdomains are served by each store's own ingress,
+# never by this app, so no wildcard is needed or allowed.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# ---------------------------------------------------------------------------------------------------
+# Applications — https://docs.djangoproject.com/en/5.2/ref/settings/#installed-apps
+# ---------------------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "stores",
+    "provisioning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "platform_site.urls"
+WSGI_APPLICATION = "platform_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "provisioning.context_processors.cluster_banner",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------------------------------
+# Database — https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
+# ---------------------------------------------------------------------------------------------------
+VAR_DIR.mkdir(exist_ok=True)
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'platform.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while a worker writes; the timeout rides out short write locks.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # Take the write lock at BEGIN so a read-then-write claim never fails half-way.
+            "transaction_mode": "IMMEDIATE",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-platform.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------------------------------------------
+# Auth — https://docs.djangoproject.com/en/5.2/topics/auth/passwords/#password-validation
+# ---------------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/stores/"
+LOGOUT_REDIRECT_URL = "/"
+
+# ---------------------------------------------------------------------------------------------------
+# Internationalisation and static files — https://whitenoise.readthedocs.io/
+# ---------------------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Security in production — https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+# ---------------------------------------------------------------------------------------------------
+if not DEBUG:
+    # TLS ends at the ingress controller, which sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Probes hit the pod directly over HTTP; they must not be redirected.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024  # no form or API body here needs more
+
+# ---------------------------------------------------------------------------------------------------
+# Email — https://docs.djangoproject.com/en/5.2/topics/email/
+# ---------------------------------------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if PLATFORM_ENV == "local"
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Store Platform <noreply@localhost>")
+
+# ---------------------------------------------------------------------------------------------------
+# Cache — https://docs.djangoproject.com/en/5.2/topics/cache/
+# ---------------------------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# ---------------------------------------------------------------------------------------------------
+# Stores and clusters
+# ---------------------------------------------------------------------------------------------------
+STORE_BASE_DOMAIN = env.str("STORE_BASE_DOMAIN", default="127.0.0.1.nip.io")
+STORE_URL_SCHEME = env.str("STORE_URL_SCHEME", default="http" if PLATFORM_ENV == "local" else "https")
+STORE_INGRESS_CLASS = env.str(
+    "STORE_INGRESS_CLASS", default="nginx" if PLATFORM_ENV == "local" else "traefik"
+)
+STORE_STORAGE_CLASS = env.str(
+    "STORE_STORAGE_CLASS", default="hostpath" if PLATFORM_ENV == "local" else "local-path"
+)
+STORE_INGRESS_CONTROLLER_NAMESPACE = env.str(
+    "STORE_INGRESS_CONTROLLER_NAMESPACE",
+    default="ingress-nginx" if PLATFORM_ENV == "local" else "kube-system",
+)
+STORE_INGRESS_CONTROLLER_POD_LABELS = env.dict(
+    "STORE_INGRESS_CONTROLLER_POD_LABELS",
+    default={"app.kubernetes.io/name": "ingress-nginx" if PLATFORM_ENV == "local" else "traefik"},
+)
+STORE_CLUSTER_CIDRS = env.list(
+    "STORE_CLUSTER_CIDRS", default=["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+)
+STORE_CHARTS_DIR = env.path("STORE_CHARTS_DIR", default=BASE_DIR / "charts")
+# Pod Security Admission level enforced on every store namespace.
+STORE_POD_SECURITY_LEVEL = env.str("STORE_POD_SECURITY_LEVEL", default="baseline")
+# Empty means in-cluster config when running in a pod, else ~/.kube/config's current context.
+KUBECONFIG = env.str("KUBECONFIG", default="")
+KUBE_CONTEXT = env.str("KUBE_CONTEXT", default="")
+# "namespace/name" of the platform's own ServiceAccount when it runs in the cluster with the
+# least-privilege RBAC of charts/platform: each store namespace then gets a RoleBinding to
+# STORE_DEPLOYER_CLUSTER_ROLE for it. Empty (local runs with a personal kubeconfig): no binding.
+PLATFORM_SERVICE_ACCOUNT = env.str("PLATFORM_SERVICE_ACCOUNT", default="")
+STORE_DEPLOYER_CLUSTER_ROLE = env.str("STORE_DEPLOYER_CLUSTER_ROLE", default="store-deployer")
+# helm binary: HELM_BINARY, else `helm` on PATH, else the pinned one in .tools/bin (see HelmClient).
+HELM_BINARY = env.str("HELM_BINARY", default="")
+TOOLS_BIN_DIR = BASE_DIR / ".tools" / "bin"
+# Set by `make demo`: every page says the cluster is simulated.
+CLUSTER_IS_SIMULATED = env.bool("CLUSTER_IS_SIMULATED", default=False)
+
+# ---------------------------------------------------------------------------------------------------
+# The provisioning time budget — one number drives every limit
+# ---------------------------------------------------------------------------------------------------
+# The soft limit fires first: the task asks helm to stop (SIGTERM), helm rolls its release back and
+# the run fails with a clear "timed out" reason. helm's own --timeout is the backstop if that signal
+# is lost; the hard limit leaves helm time to finish a rollback; the broker's visibility timeout must
+# exceed everything so that an acks_late task is never redelivered while it still runs.
+PROVISIONING_TIMEOUT = env.int("PROVISIONING_TIMEOUT", default=600)
+PROVISIONING_TASK_SOFT_TIME_LIMIT = PROVISIONING_TIMEOUT
+PROVISIONING_HELM_TIMEOUT = PROVISIONING_TIMEOUT + 60
+PROVISIONING_TASK_TIME_LIMIT = PROVISIONING_HELM_TIMEOUT + 120
+PROVISIONING_VISIBILITY_TIMEOUT = PROVISIONING_TASK_TIME_LIMIT + 300
+# How long teardown waits for a namespace to disappear before reporting what blocks it.
+TEARDOWN_NAMESPACE_TIMEOUT = env.int("TEARDOWN_NAMESPACE_TIMEOUT", default=180)
+# At most this many helm processes run at once across all workers (a small cluster is not flooded).
+PROVISIONING_CONCURRENCY = env.int("PROVISIONING_CONCURRENCY", default=4)
+
+# ---------------------------------------------------------------------------------------------------
+# Celery — https://docs.celeryq.dev/en/stable/userguide/configuration.html
+# ---------------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": PROVISIONING_VISIBILITY_TIMEOUT}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = PROVISIONING_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = PROVISIONING_TASK_TIME_LIMIT
+CELERY_TASK_IGNORE_RESULT = True  # results live on run rows, never in a result backend
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request must not hang when the broker is down: publishing fails fast and the reconciler
+# re-dispatches the stored run when the broker is back.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=30)
+CELERY_BEAT_SCHEDULE = {
+    "reap-and-reconcile": {"task": "provisioning.tasks.reconcile", "schedule": float(RECONCILE_INTERVAL)},
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Logging — https://docs.djangoproject.com/en/5.2/topics/logging/
+# ---------------------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "provisioning.redaction.RedactingFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,291 @@
+"""Staff admin for tenants, plans and stores. Status and results are read-only; actions call services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from platform_site.errors import ApplicationError
+from provisioning.models import ProvisioningRun
+from stores.choices import StoreStatus
+from stores.models import Membership, Plan, PlanResources, Store, StoreEvent, Tenant
+from stores.services import store_create, store_create_check, store_request_teardown, store_retry
+
+STATUS_COLOURS = {
+    StoreStatus.REQUESTED: "#6b7280",
+    StoreStatus.PROVISIONING: "#2563eb",
+    StoreStatus.READY: "#15803d",
+    StoreStatus.FAILED: "#b91c1c",
+    StoreStatus.DELETING: "#b45309",
+    StoreStatus.DELETED: "#374151",
+}
+
+
+def status_badge(status: str, label: str) -> str:
+    """A coloured pill for a store status, the same colours as the merchant pages."""
+    colour = STATUS_COLOURS.get(status, "#6b7280")
+    return format_html(
+        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px">{}</span>',
+        colour,
+        label,
+    )
+
+
+class EstimatedCountPaginator(Paginator):
+    """Avoids a full COUNT(*) over the whole stores table on PostgreSQL: an unfiltered changelist uses
+    the planner's row estimate; filtered lists (bounded by an index) count for real."""
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        query = getattr(self.object_list, "query", None)
+        if connection.vendor == "postgresql" and query is not None and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [query.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row and row[0] > 10_000:
+                return int(row[0])
+        return super().count
+
+
+class PlanResourcesInline(admin.TabularInline):
+    model = PlanResources
+    extra = 0
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ("name", "max_stores", "is_default")
+    inlines = [PlanResourcesInline]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "plan", "created_at")
+    list_filter = ("plan",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    list_select_related = ("plan",)
+    inlines = [MembershipInline]
+
+
+class StoreEventInline(admin.TabularInline):
+    model = StoreEvent
+    fields = ("created_at", "kind", "old_status", "new_status", "step", "reason", "actor", "actor_label")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at", "-id")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ProvisioningRunInline(admin.TabularInline):
+    model = ProvisioningRun
+    fields = (
+        "kind",
+        "attempt",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "error",
+        "celery_task_id",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class StoreAddForm(forms.ModelForm):
+    """Staff create stores through `store_create`, like every other interface."""
+
+    class Meta:
+        model = Store
+        fields = ("tenant", "name", "engine")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        tenant, name, engine = cleaned.get("tenant"), cleaned.get("name"), cleaned.get("engine")
+        if tenant and name and engine:
+            try:
+                store_create_check(tenant=tenant, name=name, engine=engine)
+            except ApplicationError as exc:
+                raise ValidationError(exc.message) from exc
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # The row is built by store_create, not by this form; uniqueness is the service's job.
+        return None
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ("name", "tenant", "engine", "badge", "age", "last_event")
+    list_filter = ("status", "engine", "tenant__plan")
+    search_fields = ("name", "tenant__name", "tenant__slug")
+    list_select_related = ("tenant",)
+    raw_id_fields = ("tenant", "created_by")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    actions = ["retry_provisioning", "tear_down"]
+    readonly_fields = (
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "namespace",
+        "release_name",
+        "public_url",
+        "created_by",
+        "created_at",
+        "ready_at",
+        "deleted_at",
+    )
+    inlines = [StoreEventInline, ProvisioningRunInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Store]:
+        latest = StoreEvent.objects.filter(store=OuterRef("pk")).order_by("-created_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_event_reason=Subquery(latest.values("reason")[:1]),
+                last_event_at=Subquery(latest.values("created_at")[:1]),
+            )
+        )
+
+    def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = StoreAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("tenant", "name", "engine")
+        return ("tenant", "name", "engine", *self.readonly_fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        return ("tenant", "name", "engine", *self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: Store, form: Any, change: bool) -> None:
+        if change:
+            return  # nothing on an existing store is editable here
+        try:
+            store, created = store_create(
+                tenant=form.cleaned_data["tenant"],
+                name=form.cleaned_data["name"],
+                engine=form.cleaned_data["engine"],
+                actor=request.user,
+            )
+        except ApplicationError as exc:
+            # Only a race lost since the form's check gets here (another tenant took the name).
+            raise PermissionDenied(exc.message) from exc
+        obj.pk = store.pk
+        obj.refresh_from_db()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # stores are torn down through the action, which removes the cluster side too
+
+    @admin.display(description="Status", ordering="status")
+    def badge(self, store: Store) -> str:
+        return status_badge(store.status, store.get_status_display())
+
+    @admin.display(description="Age", ordering="created_at")
+    def age(self, store: Store) -> str:
+        return timesince(store.created_at, timezone.now()).split(",")[0]
+
+    @admin.display(description="Last event")
+    def last_event(self, store: Store) -> str:
+        reason = getattr(store, "last_event_reason", "") or ""
+        return reason if len(reason) <= 80 else f"{reason[:77]}…"
+
+    @admin.action(description="Retry provisioning (failed stores)")
+    def retry_provisioning(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
+        done, refused = 0, []
+        for store in queryset:
+            try:
+                store_retry(store=store, actor=request.user)
+                done += 1
+            except ApplicationError as exc:
+                refused.append(f"Store {store.name}: {exc.message}")
+        if done:
+            self.message_user(request, f"Retry queued for {done} store(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+
+    @admin.action(description="Tear down selected stores")
+    def tear_down(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/stores/store/teardown_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Tear down stores?",
+                    "stores": queryset,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                    "opts": self.model._meta,
+                },
+            )
+        done, refused = 0, []
+        for store in queryset:
+            try:
+                store_request_teardown(store=store, actor=request.user)
+                done += 1
+            except ApplicationError as exc:
+                refused.append(f"Store {store.name}: {exc.message}")
+        if done:
+            self.message_user(request, f"Teardown queued for {done} store(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+        return None
+
+
+@admin.register(StoreEvent)
+class StoreEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "store", "kind", "old_status", "new_status", "step", "reason")
+    list_filter = ("kind", "new_status")
+    search_fields = ("store__name",)
+    list_select_related = ("store",)
+    raw_id_fields = ("store", "actor")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,44 @@
+"""Status and kind vocabularies for tenants and stores, with the store's allowed transitions."""
+
+from django.db import models
+
+
+class Engine(models.TextChoices):
+    WOOCOMMERCE = "woocommerce", "WooCommerce"
+    MEDUSA = "medusa", "Medusa"
+
+
+class MembershipRole(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MEMBER = "member", "Member"
+
+
+class StoreStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"  # accepted; a provisioning run is queued
+    PROVISIONING = "provisioning", "Provisioning"  # a worker is creating namespace, secret and release
+    READY = "ready", "Ready"  # the release is deployed and the store answers at its URL
+    FAILED = "failed", "Failed"  # the last provision or teardown failed; status_reason says why
+    DELETING = "deleting", "Deleting"  # teardown is queued or running
+    DELETED = "deleted", "Deleted"  # release, namespace and volumes are gone; the name is free again
+
+
+STORE_ACTIVE_STATUSES = frozenset({StoreStatus.REQUESTED, StoreStatus.PROVISIONING, StoreStatus.DELETING})
+STORE_SETTLED_STATUSES = frozenset({StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETED})
+STORE_TERMINAL_STATUSES = frozenset({StoreStatus.DELETED})
+
+STORE_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    StoreStatus.REQUESTED: frozenset({StoreStatus.PROVISIONING, StoreStatus.DELETING, StoreStatus.FAILED}),
+    # DELETING from PROVISIONING: a merchant may delete while the install still runs; teardown waits.
+    StoreStatus.PROVISIONING: frozenset({StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETING}),
+    # REQUESTED from READY: the reconciler re-provisions a store whose release or namespace vanished.
+    StoreStatus.READY: frozenset({StoreStatus.DELETING, StoreStatus.REQUESTED}),
+    StoreStatus.FAILED: frozenset({StoreStatus.REQUESTED, StoreStatus.DELETING}),
+    StoreStatus.DELETING: frozenset({StoreStatus.DELETED, StoreStatus.FAILED}),
+    StoreStatus.DELETED: frozenset(),
+}
+
+
+class StoreEventKind(models.TextChoices):
+    TRANSITION = "transition", "Status change"  # old_status -> new_status
+    STEP = "step", "Provisioning step"  # namespace, secret, helm install, ... inside a status
+    AUDIT = "audit", "Audit"  # a person did something sensitive, e.g. revealed credentials

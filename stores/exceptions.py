@@ -1,0 +1,45 @@
+"""Errors the store services raise; every interface turns them into a 4xx or a form error."""
+
+from platform_site.errors import ApplicationError
+
+
+class StoreNameInvalid(ApplicationError):
+    code = "invalid_name"
+    http_status = 400
+
+
+class StoreNameTaken(ApplicationError):
+    code = "name_taken"
+    http_status = 409
+
+
+class PlanLimitReached(ApplicationError):
+    code = "plan_limit"
+    http_status = 409
+
+
+class StoreNotFound(ApplicationError):
+    code = "not_found"
+    http_status = 404
+
+
+class InvalidStoreState(ApplicationError):
+    """The store is not in a status from which the asked-for action is possible."""
+
+    code = "invalid_state"
+    http_status = 409
+
+
+class EngineUnavailable(ApplicationError):
+    code = "engine_unavailable"
+    http_status = 400
+
+
+class TenantInvalid(ApplicationError):
+    code = "invalid"
+    http_status = 400
+
+
+class AccountExists(ApplicationError):
+    code = "account_exists"
+    http_status = 409

@@ -1,0 +1,133 @@
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from provisioning.choices import RunKind, RunStatus
+from provisioning.models import ProvisioningRun
+from stores.choices import StoreStatus
+from stores.models import Store, StoreEvent
+from stores.services import store_create
+from stores.tests.factories import UserFactory
+from stores.transitions import store_transition
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    staff = UserFactory(username="staff@example.com", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    return client
+
+
+def test_staff_creates_store_through_admin(staff_client, tenant):
+    response = staff_client.post(
+        reverse("admin:stores_store_add"), {"tenant": tenant.pk, "name": "coffee", "engine": "woocommerce"}
+    )
+    assert response.status_code == 302
+    store = Store.objects.get(name="coffee")
+    assert store.status == StoreStatus.REQUESTED
+    assert ProvisioningRun.objects.get(store=store).status == RunStatus.QUEUED
+    assert StoreEvent.objects.filter(store=store).count() == 1
+    page = staff_client.get(reverse("admin:stores_store_change", args=[store.pk]))
+    assert b"store-coffee" in page.content and b"Store requested." in page.content
+
+
+def test_admin_add_shows_validator_message_and_keeps_input(staff_client, tenant):
+    response = staff_client.post(
+        reverse("admin:stores_store_add"), {"tenant": tenant.pk, "name": "Bad_Name", "engine": "woocommerce"}
+    )
+    assert response.status_code == 200
+    assert b"must be lowercase" in response.content
+    assert b'value="Bad_Name"' in response.content
+    assert Store.objects.count() == 0
+
+
+def test_admin_add_refuses_name_of_other_tenant(staff_client, tenant, other_tenant):
+    store_create(tenant=other_tenant, name="coffee", engine="woocommerce")
+    response = staff_client.post(
+        reverse("admin:stores_store_add"), {"tenant": tenant.pk, "name": "coffee", "engine": "woocommerce"}
+    )
+    assert response.status_code == 200
+    assert b"already taken" in response.content
+    assert Store.objects.count() == 1
+
+
+def test_changelist_shows_badge_and_last_event(staff_client, tenant):
+    store_create(tenant=tenant, name="coffee", engine="medusa")
+    response = staff_client.get(reverse("admin:stores_store_changelist") + "?status__exact=requested&q=coff")
+    assert response.status_code == 200
+    assert b"coffee" in response.content and b"Requested</span>" in response.content
+    assert b"Store requested." in response.content
+
+
+def test_status_is_read_only_in_change_form(staff_client, tenant):
+    store, _ = store_create(tenant=tenant, name="coffee", engine="medusa")
+    staff_client.post(
+        reverse("admin:stores_store_change", args=[store.pk]), {"status": "ready", "name": "evil"}
+    )
+    store.refresh_from_db()
+    assert (store.status, store.name) == (StoreStatus.REQUESTED, "coffee")
+
+
+def test_retry_action_requeues_failed_store_and_reports_refusals(staff_client, tenant):
+    failed, _ = store_create(tenant=tenant, name="failed-one", engine="woocommerce")
+    ProvisioningRun.objects.filter(store=failed).update(status=RunStatus.FAILED)
+    store_transition(store_id=failed.pk, to=StoreStatus.FAILED, reason="boom")
+    requested, _ = store_create(tenant=tenant, name="fresh-one", engine="woocommerce")
+    response = staff_client.post(
+        reverse("admin:stores_store_changelist"),
+        {"action": "retry_provisioning", ACTION_CHECKBOX_NAME: [failed.pk, requested.pk]},
+        follow=True,
+    )
+    failed.refresh_from_db()
+    assert failed.status == StoreStatus.REQUESTED
+    assert ProvisioningRun.objects.filter(store=failed, kind=RunKind.PROVISION).count() == 2
+    assert b"Retry queued for 1 store" in response.content
+    assert b"Store fresh-one: Only a failed store can be retried" in response.content
+
+
+def test_teardown_action_asks_for_confirmation_first(staff_client, tenant):
+    store, _ = store_create(tenant=tenant, name="coffee", engine="woocommerce")
+    url = reverse("admin:stores_store_changelist")
+    confirm = staff_client.post(url, {"action": "tear_down", ACTION_CHECKBOX_NAME: [store.pk]})
+    assert b"Yes, tear them down" in confirm.content
+    store.refresh_from_db()
+    assert store.status == StoreStatus.REQUESTED
+    done = staff_client.post(
+        url, {"action": "tear_down", ACTION_CHECKBOX_NAME: [store.pk], "confirmed": "yes"}, follow=True
+    )
+    store.refresh_from_db()
+    assert store.status == StoreStatus.DELETING
+    assert b"Teardown queued for 1 store" in done.content
+
+
+def test_events_and_runs_cannot_be_deleted(staff_client, tenant):
+    store, _ = store_create(tenant=tenant, name="coffee", engine="woocommerce")
+    event = StoreEvent.objects.get(store=store)
+    run = ProvisioningRun.objects.get(store=store)
+    assert (
+        staff_client.post(
+            reverse("admin:stores_storeevent_delete", args=[event.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert (
+        staff_client.post(
+            reverse("admin:provisioning_provisioningrun_delete", args=[run.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert (
+        staff_client.post(reverse("admin:stores_store_delete", args=[store.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert (
+        StoreEvent.objects.filter(pk=event.pk).exists() and ProvisioningRun.objects.filter(pk=run.pk).exists()
+    )
+
+
+def test_non_staff_user_is_refused(client, owner):
+    client.force_login(owner)
+    response = client.get(reverse("admin:stores_store_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
