@@ -1,0 +1,50 @@
+"""Staff admin for provisioning runs and the commands they ran: read-only, never deletable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from provisioning.models import CommandRecord, ProvisioningRun
+
+
+class ReadOnlyAdminMixin:
+    """History is evidence: nobody edits or deletes it, not even superusers."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class CommandRecordInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = CommandRecord
+    fields = ("started_at", "tool", "argv", "exit_code", "duration_seconds", "output")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(ProvisioningRun)
+class ProvisioningRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "store", "kind", "attempt", "status", "created_at", "started_at", "finished_at")
+    list_filter = ("status", "kind")
+    search_fields = ("store__name", "celery_task_id")
+    list_select_related = ("store",)
+    raw_id_fields = ("store", "requested_by")
+    show_full_result_count = False
+    inlines = [CommandRecordInline]
+
+
+@admin.register(CommandRecord)
+class CommandRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("started_at", "run", "tool", "exit_code", "duration_seconds")
+    list_filter = ("tool",)
+    list_select_related = ("run",)
+    raw_id_fields = ("run",)
+    show_full_result_count = False

@@ -1,0 +1,53 @@
+"""Reads about runs and the cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+from kubernetes import client
+from urllib3.exceptions import HTTPError
+
+from provisioning.kube import ClusterNotConfigured, new_api_client
+from provisioning.models import ProvisioningRun
+from stores.models import Store
+
+CLUSTER_STATUS_CACHE_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    reachable: bool
+    detail: str = ""
+
+
+def cluster_status(*, use_cache: bool = True) -> ClusterStatus:
+    """Whether the Kubernetes API answers, cached briefly so every page view does not ask."""
+    if use_cache:
+        cached = cache.get("cluster-status")
+        if cached is not None:
+            return ClusterStatus(*cached)
+    try:
+        api_client = new_api_client()
+        try:
+            client.VersionApi(api_client).get_code(_request_timeout=2)
+        finally:
+            api_client.close()
+        status = ClusterStatus(True)
+    except ClusterNotConfigured as exc:
+        status = ClusterStatus(False, f"{exc}.")
+    except (HTTPError, client.ApiException, OSError) as exc:
+        status = ClusterStatus(False, f"the Kubernetes API did not answer ({type(exc).__name__}).")
+    cache.set("cluster-status", (status.reachable, status.detail), CLUSTER_STATUS_CACHE_SECONDS)
+    return status
+
+
+def store_runs(*, store: Store) -> QuerySet[ProvisioningRun]:
+    """A store's runs, newest first."""
+    return ProvisioningRun.objects.filter(store=store).order_by("-created_at", "-id")
+
+
+def store_latest_run(*, store: Store) -> ProvisioningRun | None:
+    """The store's most recent run of any kind."""
+    return store_runs(store=store).first()
