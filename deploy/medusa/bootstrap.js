@@ -8,7 +8,7 @@ const path = require("node:path");
 
 const MEDUSA = path.join(__dirname, "node_modules", ".bin", "medusa");
 const MIGRATE_ATTEMPTS = Number(process.env.BOOTSTRAP_MIGRATE_ATTEMPTS || 30);
-const RETRY_SECONDS = 5;
+const RETRY_SECONDS = Number(process.env.BOOTSTRAP_RETRY_SECONDS || 5);
 
 function log(message) {
   console.log(`${new Date().toISOString()} bootstrap: ${message}`);
