@@ -18,7 +18,7 @@ def kube_api(tmp_path: Path) -> Iterator[KubeApiDouble]:
     """
     double = KubeApiDouble(ready_delay=0.2, job_failure_delay=2.0)
     double.start()
-    double.kubeconfig_path = double.write_kubeconfig(tmp_path / "kubeconfig")
+    double.write_kubeconfig(tmp_path / "kubeconfig")
     try:
         yield double
     finally:

@@ -155,17 +155,17 @@ class KubeApiDouble:
         self.kube_version = kube_version
         self._host, self._port = host, port
         self._requests: list[RequestRecord] = []
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
+        self.kubeconfig_path: Path | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
     def start(self) -> KubeApiDouble:
         """Bind, serve in a background thread and start the controllers."""
         handler = type("BoundHandler", (_Handler,), {"double": self})
-        self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((self._host, self._port), handler)
         self._port = self._httpd.server_address[1]
         self.stopping.clear()
         self._thread = threading.Thread(
@@ -219,12 +219,16 @@ class KubeApiDouble:
         }
 
     def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
-        """Write the kubeconfig with mode 0600 (helm warns about group-readable kubeconfigs)."""
+        """Write the kubeconfig with mode 0600 and remember its path in ``kubeconfig_path``.
+
+        0600 because helm warns about group-readable kubeconfigs.
+        """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             yaml.safe_dump(self.kubeconfig(), handle, sort_keys=False)
+        self.kubeconfig_path = target
         return target
 
     # --- inspection and control ----------------------------------------------------
@@ -319,6 +323,12 @@ class KubeApiDouble:
         """Empty the request log."""
         with self.store.lock:
             self._requests.clear()
+
+
+class _Server(ThreadingHTTPServer):
+    # Watch and keep-alive handler threads must not delay stop(); they notice `stopping` themselves.
+    daemon_threads = True
+    block_on_close = False
 
 
 class _Handler(BaseHTTPRequestHandler):
