@@ -84,8 +84,6 @@ image's medusa-config.js reads nothing else; passwords come only from the existi
     secretKeyRef:
       name: {{ .Values.existingSecret }}
       key: cookie-secret
-- name: MEDUSA_BACKEND_URL
-  value: {{ include "med.url" . | quote }}
 - name: STORE_CORS
   value: {{ include "med.url" . | quote }}
 - name: ADMIN_CORS
