@@ -1,0 +1,38 @@
+"""Celery tasks: thin interfaces that load by id and call one service."""
+
+from __future__ import annotations
+
+import secrets
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+
+from provisioning.engine import provisioning_run_execute
+from provisioning.reconcile import reconcile as reconcile_service
+
+logger = get_task_logger(__name__)
+
+# A teardown waiting for an in-flight provision, or a run waiting for a free helm slot, asks again.
+BUSY_MAX_RETRIES = 400
+
+
+def busy_backoff(retries: int) -> float:
+    """Seconds to wait before asking again: grows to 10 s, with jitter so waiters spread out."""
+    return min(10.0, 0.5 * 2 ** min(retries, 5)) + secrets.SystemRandom().uniform(0, 0.5)
+
+
+@shared_task(bind=True, name="provisioning.tasks.execute_run", max_retries=BUSY_MAX_RETRIES)
+def execute_run(self, run_id: int) -> str:
+    """Execute one provisioning or teardown run; a duplicate delivery is a no-op."""
+    outcome = provisioning_run_execute(run_id=run_id)
+    if outcome.status == "busy":
+        raise self.retry(countdown=busy_backoff(self.request.retries))
+    return outcome.status
+
+
+@shared_task(name="provisioning.tasks.reconcile", ignore_result=True, soft_time_limit=300, time_limit=360)
+def reconcile() -> None:
+    """Periodic reaper and reconciler (Celery beat)."""
+    report = reconcile_service()
+    if report.errors:
+        logger.info("reconcile skipped parts: %s", "; ".join(report.errors))

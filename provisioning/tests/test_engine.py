@@ -1,0 +1,156 @@
+"""The engine against the real helm binary (3 and 4) and the Kubernetes API double, in process."""
+
+import base64
+import logging
+
+import pytest
+from kubernetes import client
+
+from provisioning.choices import RunKind, RunStatus
+from provisioning.engine import provisioning_run_execute
+from provisioning.models import CommandRecord, ProvisioningRun
+from provisioning.tests.support import access_for, helm_params
+from stores.choices import StoreEventKind, StoreStatus
+from stores.models import Store, StoreEvent
+from stores.services import store_create, store_request_teardown, store_retry
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def _latest_run(store, kind=RunKind.PROVISION):
+    return ProvisioningRun.objects.filter(store=store, kind=kind).order_by("-id").first()
+
+
+def _passwords(kube_api, namespace):
+    secret = kube_api.get("secrets", "store-credentials", namespace)
+    data = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    return {key: value for key, value in data.items() if key not in {"admin-username", "admin-email"}}
+
+
+def _assert_nowhere(passwords, kube_api, caplog, namespace, release):
+    for value in passwords.values():
+        helm_requests = [r for r in kube_api.search_requests(value) if "helm" in (r.user_agent or "").lower()]
+        assert helm_requests == [], "a password reached helm"
+        assert value not in repr(kube_api.helm_release_values(namespace, release))
+        assert value not in caplog.text
+        for record in CommandRecord.objects.all():
+            assert value not in repr(record.argv) and value not in record.output
+        for store in Store.objects.all():
+            assert value not in store.status_reason
+        for event in StoreEvent.objects.all():
+            assert value not in event.reason
+
+
+@pytest.mark.parametrize("helm_binary", helm_params())
+@pytest.mark.parametrize("engine", ["woocommerce", "medusa"])
+def test_provision_then_teardown(engine, helm_binary, kube_api, tenant, owner, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    access = access_for(kube_api, helm_binary, tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name=f"shop-{engine}", engine=engine, actor=owner)
+
+    outcome = provisioning_run_execute(run_id=_latest_run(store).pk, access=access)
+
+    assert outcome.status == "succeeded", outcome.detail
+    store.refresh_from_db()
+    assert store.status == StoreStatus.READY and store.ready_at is not None
+    namespace = kube_api.get("namespaces", store.namespace)
+    labels = namespace["metadata"]["labels"]
+    assert labels["app.kubernetes.io/managed-by"] == "store-platform"
+    assert labels["platform.example/store"] == store.name
+    assert labels["platform.example/tenant"] == tenant.slug
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    for kind in ["networkpolicies", "resourcequotas", "limitranges", "deployments", "services", "ingresses"]:
+        assert kube_api.objects(kind, store.namespace), f"no {kind} in {store.namespace}"
+    quota = kube_api.objects("resourcequotas", store.namespace)[0]
+    expected_cpu = {"woocommerce": "1", "medusa": "2"}[engine]
+    assert quota["spec"]["hard"]["limits.cpu"] == expected_cpu
+    ingress = kube_api.objects("ingresses", store.namespace)[0]
+    assert ingress["spec"]["rules"][0]["host"] == f"{store.name}.127.0.0.1.nip.io"
+    assert kube_api.helm_release(store.namespace, store.release_name)["info"]["status"] == "deployed"
+    values = kube_api.helm_release_values(store.namespace, store.release_name)
+    assert values["existingSecret"] == "store-credentials"
+    passwords = _passwords(kube_api, store.namespace)
+    assert set(passwords) >= {"admin-password", "database-password", "database-root-password"}
+    run = _latest_run(store)
+    assert run.status == RunStatus.SUCCEEDED and run.helm_seconds > 0
+    tools = list(run.commands.values_list("tool", flat=True))
+    assert "helm" in tools and "kubernetes-api" in tools
+    steps = list(
+        StoreEvent.objects.filter(store=store, kind=StoreEventKind.STEP).values_list("step", flat=True)
+    )
+    assert steps == ["namespace", "secrets", "helm"]
+    _assert_nowhere(passwords, kube_api, caplog, store.namespace, store.release_name)
+
+    store_request_teardown(store=store, actor=owner)
+    outcome = provisioning_run_execute(run_id=_latest_run(store, RunKind.TEARDOWN).pk, access=access)
+
+    assert outcome.status == "succeeded", outcome.detail
+    store.refresh_from_db()
+    assert store.status == StoreStatus.DELETED and store.deleted_at is not None
+    assert kube_api.get("namespaces", store.namespace) is None
+    for kind in ["secrets", "deployments", "statefulsets", "persistentvolumeclaims", "services"]:
+        assert kube_api.objects(kind, store.namespace) == []
+
+
+@pytest.mark.parametrize("helm_binary", helm_params())
+def test_never_ready_rolls_back_then_retry_succeeds_with_same_password(
+    helm_binary, kube_api, tenant, tmp_path, settings
+):
+    settings.PROVISIONING_HELM_TIMEOUT = 6
+    access = access_for(kube_api, helm_binary, tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name="broken", engine="woocommerce")
+    kube_api.set_never_ready(store.namespace)
+
+    outcome = provisioning_run_execute(run_id=_latest_run(store).pk, access=access)
+
+    assert outcome.status == "failed"
+    store.refresh_from_db()
+    assert store.status == StoreStatus.FAILED
+    assert "did not become ready in time" in store.status_reason
+    assert "ImagePullBackOff" in store.status_reason or "Failed to pull image" in store.status_reason
+    assert _latest_run(store).status == RunStatus.FAILED
+    releases = kube_api.objects("secrets", store.namespace, label_selector="owner=helm")
+    assert all(not s["metadata"]["labels"]["status"].startswith("pending") for s in releases)
+    first_passwords = _passwords(kube_api, store.namespace)
+
+    kube_api.set_never_ready(store.namespace, enabled=False)
+    run = store_retry(store=store)
+    outcome = provisioning_run_execute(run_id=run.pk, access=access)
+
+    assert outcome.status == "succeeded", outcome.detail
+    store.refresh_from_db()
+    assert store.status == StoreStatus.READY
+    assert _passwords(kube_api, store.namespace) == first_passwords
+    assert ProvisioningRun.objects.filter(store=store, kind=RunKind.PROVISION).count() == 2
+
+
+@pytest.mark.parametrize("helm_binary", helm_params()[:1])
+def test_stuck_namespace_is_reported_not_hidden(helm_binary, kube_api, tenant, tmp_path, settings):
+    settings.TEARDOWN_NAMESPACE_TIMEOUT = 2
+    access = access_for(kube_api, helm_binary, tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name="sticky", engine="woocommerce")
+    assert provisioning_run_execute(run_id=_latest_run(store).pk, access=access).status == "succeeded"
+    api = access.api_client_factory()
+    client.CoreV1Api(api).patch_namespace(
+        store.namespace, {"metadata": {"finalizers": ["example.com/stuck"]}}
+    )
+
+    store_request_teardown(store=store)
+    outcome = provisioning_run_execute(run_id=_latest_run(store, RunKind.TEARDOWN).pk, access=access)
+
+    assert outcome.status == "failed"
+    store.refresh_from_db()
+    assert store.status == StoreStatus.FAILED
+    assert "still terminating" in store.status_reason and "example.com/stuck" in store.status_reason
+
+
+def test_second_delivery_of_the_same_run_is_a_no_op(kube_api, tenant, tmp_path):
+    from provisioning.tests.support import HELM_BINARIES
+
+    access = access_for(kube_api, HELM_BINARIES["helm4"], tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name="twice", engine="woocommerce")
+    run = _latest_run(store)
+    assert provisioning_run_execute(run_id=run.pk, access=access).status == "succeeded"
+    assert provisioning_run_execute(run_id=run.pk, access=access).status == "skipped"
+    installs = CommandRecord.objects.filter(run__store=store, tool="helm", argv__contains=["upgrade"])
+    assert installs.count() == 1
