@@ -16,7 +16,7 @@ def kube_api(tmp_path: Path) -> Iterator[KubeApiDouble]:
 
     The kubeconfig path is available as ``kube_api.kubeconfig_path``.
     """
-    double = KubeApiDouble(ready_delay=0.2, job_failure_delay=2.0)
+    double = KubeApiDouble(ready_delay=0.05, job_failure_delay=2.0)
     double.start()
     double.write_kubeconfig(tmp_path / "kubeconfig")
     try:

@@ -32,7 +32,11 @@ def _namespace_events_until_gone(v1: client.CoreV1Api, name: str) -> list[str]:
     return seen
 
 
-def test_namespace_create_delete_and_watch_until_gone(api_client: client.ApiClient) -> None:
+def test_namespace_create_delete_and_watch_until_gone(
+    kube_api: KubeApiDouble, api_client: client.ApiClient
+) -> None:
+    # Slow the namespace controller down enough to observe the Terminating phase.
+    kube_api.controllers.ready_delay = 0.5
     v1 = client.CoreV1Api(api_client)
     v1.create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name="store-1", labels={"tier": "a"}))
