@@ -27,8 +27,7 @@ run: migrate
 	bash deploy/run-local.sh
 
 # Like run, but against the Kubernetes API test double started in the background (a simulated cluster).
-demo: migrate tools
-	$(BIN)/python manage.py ensure_local_admin
+demo: install tools
 	bash deploy/run-demo.sh
 
 # A Celery worker alone (with beat), for running web and worker in separate terminals.

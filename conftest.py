@@ -6,7 +6,7 @@ import pytest
 
 from stores.tests.factories import MembershipFactory
 
-pytest_plugins = ["provisioning.testing.kubeapi.pytest_plugin"]
+pytest_plugins = ["provisioning.testing.kubeapi.pytest_plugin", "provisioning.testing.stack"]
 
 
 @pytest.fixture

@@ -184,7 +184,7 @@ class HelmClient:
             cached = _version_cache.get(self.binary)
         if cached is not None:
             return cached
-        invocation = self._run(["version", "--template", "{{.Version}}"], timeout=30)
+        invocation = self._run(["version", "--template", "{{.Version}}"], timeout=30, record=False)
         raw = invocation.stdout.strip()
         match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", raw)
         if not match:
@@ -224,6 +224,13 @@ class HelmClient:
             "--output",
             "json",
         ]
+
+    def list_argv(self, *, namespace: str | None = None) -> list[str]:
+        """argv listing releases in every state. Helm 4 dropped `--all`; the explicit state filters
+        mean the same on both majors."""
+        scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
+        states = ["--deployed", "--failed", "--pending", "--uninstalling"]
+        return ["list", *scope, *states, "--max", "0", "--output", "json"]
 
     def uninstall_argv(self, *, release: str, namespace: str, timeout_seconds: int) -> list[str]:
         """argv for uninstalling a release (the namespace deletion that follows removes the rest)."""
@@ -288,10 +295,7 @@ class HelmClient:
 
     def list_releases(self, *, namespace: str | None = None) -> list[HelmRelease]:
         """Every release (all states) in `namespace`, or in all namespaces."""
-        scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
-        invocation = self._run_checked(
-            ["list", *scope, "--all", "--max", "0", "--output", "json"], timeout=60, record=False
-        )
+        invocation = self._run_checked(self.list_argv(namespace=namespace), timeout=60, record=False)
         return [_parse_list_entry(entry) for entry in json.loads(invocation.stdout or "[]")]
 
     # ----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -60,7 +61,12 @@ def _worker_is_dead(worker: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    # A killed process whose parent died too can linger as a zombie until init reaps it.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "Z"
 
 
 def reap_overdue_runs(*, now=None) -> list[ProvisioningRun]:

@@ -23,7 +23,9 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float, interval: float = 0.2, what: str = "condition"
+) -> Any:
     """Poll until `predicate()` is truthy; fail the test with `what` when `timeout` passes."""
     deadline = time.monotonic() + timeout
     while True:
@@ -75,7 +77,9 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 45) -> None:
-        wait_for(lambda: " ready." in self.log or self.process.poll() is not None, timeout=timeout, what="worker")
+        wait_for(
+            lambda: " ready." in self.log or self.process.poll() is not None, timeout=timeout, what="worker"
+        )
         if self.process.poll() is not None:
             pytest.fail(f"celery worker exited early:\n{self.log[-4000:]}")
 

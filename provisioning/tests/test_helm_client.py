@@ -66,6 +66,10 @@ def test_rollback_and_uninstall_argv(tmp_path, binary, wait):
     assert helm.rollback_argv(release="r", namespace="store-r", revision=2, timeout_seconds=30) == [
         "rollback", "r", "2", "--namespace", "store-r", wait, "--timeout", "30s",
     ]  # fmt: skip
+    assert helm.list_argv() == [
+        "list", "--all-namespaces", "--deployed", "--failed", "--pending", "--uninstalling",
+        "--max", "0", "--output", "json",
+    ]  # fmt: skip
     assert helm.uninstall_argv(release="r", namespace="store-r", timeout_seconds=30) == [
         "uninstall", "r", "--namespace", "store-r", "--timeout", "30s",
     ]  # fmt: skip
