@@ -179,6 +179,58 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # ---------------------------------------------------------------------------------------------------
+# Partner API — https://www.django-rest-framework.org/api-guide/settings/
+# ---------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # knox first: its `Token` scheme makes unauthenticated requests 401 (with WWW-Authenticate), not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: a form-encoded or text body is a 415, never silently half-parsed.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "stores.api.pagination.StorePagination",
+    "DEFAULT_FILTER_BACKENDS": ["rest_framework.filters.OrderingFilter"],
+    # Throttle counters live in the default cache: Redis when REDIS_URL is set, so every web process
+    # shares one count; per-process memory otherwise.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "stores.api.throttling.TokenRateThrottle",
+        "stores.api.throttling.IPRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_THROTTLE_TOKEN_RATE", default="120/min"),
+        "ip": env.str("API_THROTTLE_IP_RATE", default="300/min"),
+    },
+    "EXCEPTION_HANDLER": "stores.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+# https://drf-spectacular.readthedocs.io/en/latest/settings.html
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Store Platform API",
+    "DESCRIPTION": (
+        "Create, inspect and delete WooCommerce and Medusa stores. Authenticate with "
+        "`Authorization: Token <token>` (tokens come from the tokens page). Errors always have the shape "
+        '`{"error": {"code", "message", "fields"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "StoreStatusEnum": "stores.choices.StoreStatus",
+        "EngineEnum": "stores.choices.Engine",
+    },
+}
+# How long a replayable Idempotency-Key is remembered.
+API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
+
+# ---------------------------------------------------------------------------------------------------
 # Stores and clusters
 # ---------------------------------------------------------------------------------------------------
 STORE_BASE_DOMAIN = env.str("STORE_BASE_DOMAIN", default="127.0.0.1.nip.io")

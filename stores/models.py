@@ -159,3 +159,25 @@ class StoreEvent(models.Model):
         if self.kind == StoreEventKind.TRANSITION:
             return f"{self.store}: {self.old_status} → {self.new_status}"
         return f"{self.store}: {self.step or self.kind}"
+
+
+class IdempotencyKey(models.Model):
+    """A partner's `Idempotency-Key` and the response it got, replayed when the same request repeats.
+
+    `response_status` is null while the first request is still being handled.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and canonical JSON body.")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="one_idempotency_key_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}/{self.key}"

@@ -1,0 +1,153 @@
+"""Shapes of API requests and responses. Input serializers only parse; the services decide.
+
+Nothing here writes: status, tenant and namespace are never input fields, and an input serializer
+rejects any field it does not declare instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from provisioning.models import ProvisioningRun
+from stores.choices import Engine, StoreStatus
+from stores.models import Plan, Store, StoreEvent
+from stores.validators import validate_store_name
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses unknown keys (e.g. `status` or `tenant`) with a message naming the accepted ones."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                accepted = ", ".join(sorted(self.fields))
+                raise serializers.ValidationError(
+                    {
+                        name: [f"Unknown or read-only field; this endpoint accepts only: {accepted}."]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class StoreCreateSerializer(StrictInputSerializer):
+    # No trimming: " shop" must get the validator's whitespace message, not be silently changed.
+    name = serializers.CharField(
+        trim_whitespace=False,
+        validators=[validate_store_name],
+        help_text="Lowercase letters, digits and hyphens, 3-57 characters; becomes the store's subdomain.",
+    )
+    engine = serializers.ChoiceField(choices=Engine.choices, help_text="Which shop software to run.")
+
+
+class StoreListFilterSerializer(serializers.Serializer):
+    """Query parameters of the store list; an unknown status or engine is a 400, not an empty page."""
+
+    status = serializers.ChoiceField(choices=StoreStatus.choices, required=False)
+    engine = serializers.ChoiceField(choices=Engine.choices, required=False)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProvisioningRun
+        fields = ["id", "kind", "status", "attempt", "created_at", "started_at", "finished_at", "error"]
+        read_only_fields = fields
+
+
+class StoreSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:store-detail", lookup_field="name")
+    latest_run = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Store
+        fields = [
+            "url",
+            "name",
+            "engine",
+            "status",
+            "status_reason",
+            "public_url",
+            "created_at",
+            "status_changed_at",
+            "ready_at",
+            "deleted_at",
+            "latest_run",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(RunSerializer(allow_null=True))
+    def get_latest_run(self, store: Store) -> dict[str, Any] | None:
+        # The view prefetches runs newest first, so a page of stores costs one extra query, not one each.
+        runs = getattr(store, "runs_newest_first", None)
+        if runs is None:
+            runs = list(store.runs.order_by("-created_at", "-id")[:1])
+        return RunSerializer(runs[0]).data if runs else None
+
+
+class StoreEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField(help_text="Who caused it: a user, or the platform component.")
+
+    class Meta:
+        model = StoreEvent
+        fields = ["kind", "old_status", "new_status", "step", "reason", "actor", "created_at"]
+        read_only_fields = fields
+
+    def get_actor(self, event: StoreEvent) -> str:
+        if event.actor is not None:
+            return event.actor.get_username()
+        return event.actor_label
+
+
+class CredentialsSerializer(serializers.Serializer):
+    admin_url = serializers.URLField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True)
+    password = serializers.CharField(read_only=True)
+
+
+class PlanResourcesSerializer(serializers.Serializer):
+    engine = serializers.CharField(read_only=True)
+    cpu = serializers.CharField(read_only=True, help_text="Kubernetes CPU quantity per store.")
+    memory = serializers.CharField(read_only=True, help_text="Kubernetes memory quantity per store.")
+    storage = serializers.CharField(read_only=True, help_text="Persistent storage per store.")
+
+
+class PlanSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    max_stores = serializers.IntegerField(read_only=True)
+    live_stores = serializers.IntegerField(read_only=True, help_text="Stores counting against the limit.")
+    remaining_stores = serializers.IntegerField(read_only=True)
+    resources = PlanResourcesSerializer(many=True, read_only=True)
+
+    @staticmethod
+    def for_plan(plan: Plan, *, live_stores: int) -> dict[str, Any]:
+        """The plan as this serializer's input: limits plus the tenant's usage."""
+        return {
+            "name": plan.name,
+            "max_stores": plan.max_stores,
+            "live_stores": live_stores,
+            "remaining_stores": max(plan.max_stores - live_stores, 0),
+            "resources": list(plan.resources.order_by("engine")),
+        }
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `name_taken`.")
+    message = serializers.CharField(help_text="A sentence a person can act on.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # `fields` cannot be a class attribute: it would shadow Serializer.fields.
+        declared = super().get_fields()
+        declared["fields"] = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            help_text="Per-field messages; empty when the error is not about one field.",
+        )
+        return declared
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()

@@ -1,0 +1,44 @@
+"""Request rates per API token and per client IP, counted in the default cache (Redis when configured).
+
+Rates are read on each request rather than at import (DRF's `THROTTLE_RATES` class attribute), so a
+changed `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` takes effect without a restart of the class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from knox.models import AuthToken
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class _SettingsRateThrottle(SimpleRateThrottle):
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class TokenRateThrottle(_SettingsRateThrottle):
+    """One budget per token (per user for session auth), so one noisy integration cannot starve others."""
+
+    scope = "token"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        if isinstance(request.auth, AuthToken):
+            # token_key is the token's public prefix: never the secret, and unique per token.
+            ident = f"token-{request.auth.token_key}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            return None  # anonymous requests are counted by IPRateThrottle alone
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class IPRateThrottle(_SettingsRateThrottle):
+    """One budget per client IP, shared by all tokens and sessions behind it (a client cannot multiply
+    its rate by minting tokens)."""
+
+    scope = "ip"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

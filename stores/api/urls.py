@@ -1,0 +1,16 @@
+"""Routes of the partner API, mounted at /api/v1/ under the `api` namespace."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from stores.api.views import PlanView, StoreViewSet
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("stores", StoreViewSet, basename="store")
+
+urlpatterns = [
+    path("plan/", PlanView.as_view(), name="plan"),
+    *router.urls,
+]

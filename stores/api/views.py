@@ -1,0 +1,255 @@
+"""The partner API: read-only store views plus explicit commands, all scoped to the caller's tenant.
+
+Views parse input, call one service or selector and render the result; the services decide. Another
+tenant's store is indistinguishable from a missing one (404).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from provisioning.credentials import store_credentials_reveal
+from provisioning.models import ProvisioningRun
+from stores.api import examples
+from stores.api.errors import NoTenant
+from stores.api.idempotency import IDEMPOTENCY_HEADER, respond_idempotently
+from stores.api.serializers import (
+    CredentialsSerializer,
+    ErrorSerializer,
+    PlanSerializer,
+    StoreCreateSerializer,
+    StoreEventSerializer,
+    StoreListFilterSerializer,
+    StoreSerializer,
+)
+from stores.choices import StoreStatus
+from stores.models import Store, Tenant
+from stores.selectors import (
+    store_events,
+    store_get_for_tenant,
+    store_list_for_tenant,
+    tenant_for_user,
+    tenant_live_store_count,
+)
+from stores.services import store_create, store_request_teardown, store_retry
+
+
+def _error(description: str, *example_list: OpenApiExample) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description, examples=list(example_list))
+
+
+AUTH_ERRORS = {
+    401: _error("No token, or an invalid, expired or revoked one.", examples.NOT_AUTHENTICATED),
+    403: _error("The account belongs to no organisation.", examples.NO_TENANT),
+    429: _error("Too many requests; the `Retry-After` header says when to retry.", examples.THROTTLED),
+}
+NOT_FOUND = {404: _error("No such store in your organisation.", examples.NOT_FOUND)}
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Optional. The same key with the same body within 24 hours replays the first response; "
+    "with a different body it is a 422.",
+)
+
+
+class TenantScopedMixin:
+    """The caller's tenant, resolved once per request."""
+
+    request: Request
+
+    def get_tenant(self) -> Tenant:
+        if not hasattr(self, "_tenant"):
+            tenant = tenant_for_user(user=self.request.user)
+            if tenant is None:
+                raise NoTenant("Your account does not belong to an organisation.")
+            self._tenant = tenant
+        return self._tenant
+
+
+class StoreViewSet(
+    TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Stores of the caller's organisation. State is read-only; changes go through commands."""
+
+    serializer_class = StoreSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["created_at", "name", "status", "status_changed_at"]
+    ordering = ["-created_at", "-id"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Store]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Store.objects.none()
+        wanted: dict[str, str] = {}
+        if self.action == "list":
+            filters = StoreListFilterSerializer(data=self.request.query_params)
+            filters.is_valid(raise_exception=True)
+            wanted = filters.validated_data
+        # Detail routes see deleted stores too, so a merchant can read how a teardown ended.
+        include_deleted = self.action != "list" or wanted.get("status") == StoreStatus.DELETED
+        stores = store_list_for_tenant(tenant=self.get_tenant(), include_deleted=include_deleted)
+        return stores.filter(**wanted).prefetch_related(
+            Prefetch(
+                "runs",
+                queryset=ProvisioningRun.objects.order_by("-created_at", "-id"),
+                to_attr="runs_newest_first",
+            )
+        )
+
+    def get_object(self) -> Store:
+        store = store_get_for_tenant(tenant=self.get_tenant(), name=self.kwargs[self.lookup_field])
+        if store is None:
+            raise NotFound()
+        return store
+
+    def _render(self, store: Store, *, status_code: int, headers: dict[str, str] | None = None) -> Response:
+        data = StoreSerializer(store, context=self.get_serializer_context()).data
+        return Response(data, status=status_code, headers=headers)
+
+    @extend_schema(
+        summary="List stores",
+        parameters=[StoreListFilterSerializer],
+        description="Newest first unless `ordering` says otherwise. Deleted stores are listed only when "
+        "asked for with `status=deleted`.",
+        responses={
+            200: StoreSerializer(many=True),
+            400: _error("An unknown status or engine filter.", examples.INVALID_FILTER),
+            **AUTH_ERRORS,
+        },
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="Get a store", responses={200: StoreSerializer, **NOT_FOUND, **AUTH_ERRORS})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a store",
+        description="Accepted at once; provisioning runs in the background. Poll the store until its "
+        "`status` is `ready` (or `failed`). Asking again for a live store of the same name returns it "
+        "with 200 instead of creating a second one.",
+        request=StoreCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        examples=[examples.CREATE_REQUEST],
+        responses={
+            202: OpenApiResponse(
+                StoreSerializer, "Accepted: the store and its queued run.", [examples.STORE]
+            ),
+            200: OpenApiResponse(StoreSerializer, "You already have this store; nothing new was created."),
+            400: _error("The name or engine is not valid.", examples.INVALID_NAME, examples.UNKNOWN_FIELD),
+            409: _error(
+                "The name is taken, the plan's store limit is reached, or a request with the same "
+                "Idempotency-Key is still running.",
+                examples.NAME_TAKEN,
+                examples.PLAN_LIMIT,
+            ),
+            415: _error("The body is not JSON.", examples.UNSUPPORTED_MEDIA_TYPE),
+            422: _error("The Idempotency-Key was used with a different body.", examples.KEY_REUSED),
+            **AUTH_ERRORS,
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        tenant = self.get_tenant()
+        return respond_idempotently(request, tenant=tenant, handler=lambda: self._create(request, tenant))
+
+    def _create(self, request: Request, tenant: Tenant) -> Response:
+        payload = StoreCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        store, created = store_create(tenant=tenant, actor=request.user, **payload.validated_data)
+        store = self.get_queryset().get(pk=store.pk)
+        location = StoreSerializer(store, context=self.get_serializer_context()).data["url"]
+        return self._render(
+            store,
+            status_code=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+            headers={"Location": location},
+        )
+
+    @extend_schema(
+        summary="Delete a store",
+        description="Starts the teardown (release, namespace, volumes) and returns at once. Repeating it "
+        "is harmless; the store reaches `deleted` when the teardown has finished.",
+        responses={202: OpenApiResponse(StoreSerializer, "Teardown requested."), **NOT_FOUND, **AUTH_ERRORS},
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        store = store_request_teardown(store=self.get_object(), actor=request.user)
+        return self._render(self.get_queryset().get(pk=store.pk), status_code=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Retry a failed store",
+        description="Queues a new attempt of the operation that failed (provisioning, or a teardown that "
+        "did not finish). Only a `failed` store can be retried.",
+        request=None,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            202: OpenApiResponse(StoreSerializer, "A new run is queued."),
+            409: _error("The store is not failed.", examples.INVALID_STATE),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, name: str) -> Response:
+        store = self.get_object()
+        return respond_idempotently(
+            request, tenant=self.get_tenant(), handler=lambda: self._retry(request, store)
+        )
+
+    def _retry(self, request: Request, store: Store) -> Response:
+        store_retry(store=store, actor=request.user)
+        return self._render(self.get_queryset().get(pk=store.pk), status_code=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="A store's timeline",
+        description="Status changes, provisioning steps and audited actions, oldest first.",
+        responses={200: StoreEventSerializer(many=True), **NOT_FOUND, **AUTH_ERRORS},
+    )
+    @action(detail=True, methods=["get"], serializer_class=StoreEventSerializer, filter_backends=[])
+    def events(self, request: Request, name: str) -> Response:
+        page = self.paginate_queryset(store_events(store=self.get_object()))
+        return self.get_paginated_response(StoreEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Reveal a store's admin credentials",
+        description="Reads the store's admin login from the cluster. Every call is recorded in the "
+        "store's timeline; the values appear in no other response and are never cached.",
+        request=None,
+        responses={
+            200: OpenApiResponse(CredentialsSerializer, "The admin login.", [examples.CREDENTIALS]),
+            409: _error("The store is not ready yet.", examples.CREDENTIALS_UNAVAILABLE),
+            503: _error("The cluster did not answer.", examples.CLUSTER_UNAVAILABLE),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"], serializer_class=CredentialsSerializer)
+    def credentials(self, request: Request, name: str) -> Response:
+        credentials = store_credentials_reveal(store=self.get_object(), actor=request.user)
+        data = CredentialsSerializer(credentials).data
+        return Response(data, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+class PlanView(TenantScopedMixin, APIView):
+    """The caller's plan: its limits and how much of them is used."""
+
+    serializer_class = PlanSerializer
+
+    @extend_schema(summary="Plan limits and usage", responses={200: PlanSerializer, **AUTH_ERRORS})
+    def get(self, request: Request) -> Response:
+        tenant = self.get_tenant()
+        usage = PlanSerializer.for_plan(tenant.plan, live_stores=tenant_live_store_count(tenant=tenant))
+        return Response(PlanSerializer(usage).data)
