@@ -1,0 +1,199 @@
+{{/* Release-scoped name of the platform's objects: "platform" for `helm install platform`. */}}
+{{- define "platform.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels: call with (dict "root" $ "component" "web"). */}}
+{{- define "platform.labels" -}}
+app.kubernetes.io/name: platform
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end -}}
+
+{{- define "platform.selectorLabels" -}}
+app.kubernetes.io/name: platform
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/*
+The domain every host derives from. values-prod.yaml ships a "<ip>.nip.io" placeholder on purpose:
+installing with it would publish a dashboard nobody can reach, so rendering stops with the fix.
+*/}}
+{{- define "platform.domain" -}}
+{{- $domain := .Values.domain | default "" | trim -}}
+{{- if or (not $domain) (contains "<" $domain) (contains ">" $domain) -}}
+{{- fail (printf "domain is %q: set it to the server's public name, e.g. --set domain=203.0.113.10.nip.io (the server's public IP followed by .nip.io)" $domain) -}}
+{{- end -}}
+{{- $domain -}}
+{{- end -}}
+
+{{- define "platform.host" -}}
+{{- printf "%s.%s" .Values.ingress.subdomain (include "platform.domain" .) -}}
+{{- end -}}
+
+{{- define "platform.url" -}}
+{{- printf "%s://%s" .Values.stores.urlScheme (include "platform.host" .) -}}
+{{- end -}}
+
+{{- define "platform.image" -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
+
+{{- define "platform.secretName" -}}
+{{- printf "%s-secrets" (include "platform.fullname" .) -}}
+{{- end -}}
+
+{{- define "platform.serviceAccountName" -}}
+{{- include "platform.fullname" . -}}
+{{- end -}}
+
+{{/* Pod-level hardening (Pod Security "restricted"). Call with (dict "uid" 10001). */}}
+{{- define "platform.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "platform.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Where the app reaches PostgreSQL and Redis: the chart's own StatefulSets or external services. */}}
+{{- define "platform.postgresHost" -}}
+{{- printf "%s-postgres" (include "platform.fullname" .) -}}
+{{- end -}}
+
+{{- define "platform.redisHost" -}}
+{{- printf "%s-redis" (include "platform.fullname" .) -}}
+{{- end -}}
+
+{{/*
+The environment shared by web, worker, beat and the migrations Job: every variable
+platform_site/settings.py reads in production. Secrets come from Secrets, never from values.
+*/}}
+{{- define "platform.env" -}}
+- name: PLATFORM_ENV
+  value: prod
+- name: SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "platform.secretName" . }}
+      key: secret-key
+{{- if .Values.postgres.enabled }}
+- name: DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "platform.secretName" . }}
+      key: database-password
+# The password is generated from URL-safe characters, so it can sit in the URL unescaped.
+- name: DATABASE_URL
+  value: {{ printf "postgres://platform:$(DATABASE_PASSWORD)@%s:5432/platform" (include "platform.postgresHost" .) | quote }}
+{{- else }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "postgres.external.existingSecret is required when postgres.enabled is false" .Values.postgres.external.existingSecret }}
+      key: {{ .Values.postgres.external.urlKey }}
+{{- end }}
+{{- if .Values.redis.enabled }}
+- name: CELERY_BROKER_URL
+  value: {{ printf "redis://%s:6379/0" (include "platform.redisHost" .) | quote }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s:6379/1" (include "platform.redisHost" .) | quote }}
+{{- else }}
+- name: CELERY_BROKER_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "redis.external.existingSecret is required when redis.enabled is false" .Values.redis.external.existingSecret }}
+      key: {{ .Values.redis.external.brokerUrlKey }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.external.existingSecret }}
+      key: {{ .Values.redis.external.cacheUrlKey }}
+{{- end }}
+- name: ALLOWED_HOSTS
+  value: {{ include "platform.host" . | quote }}
+- name: CSRF_TRUSTED_ORIGINS
+  value: {{ include "platform.url" . | quote }}
+- name: SECURE_SSL_REDIRECT
+  value: {{ eq .Values.stores.urlScheme "https" | quote }}
+- name: STORE_BASE_DOMAIN
+  value: {{ include "platform.domain" . | quote }}
+- name: STORE_URL_SCHEME
+  value: {{ .Values.stores.urlScheme | quote }}
+- name: STORE_INGRESS_CLASS
+  value: {{ .Values.ingress.className | quote }}
+- name: STORE_STORAGE_CLASS
+  value: {{ .Values.storage.className | quote }}
+- name: STORE_INGRESS_CONTROLLER_NAMESPACE
+  value: {{ .Values.stores.ingressController.namespace | quote }}
+- name: STORE_INGRESS_CONTROLLER_POD_LABELS
+  value: {{ include "platform.podLabelsEnv" .Values.stores.ingressController.podLabels | quote }}
+- name: STORE_CLUSTER_CIDRS
+  value: {{ join "," .Values.stores.clusterCIDRs | quote }}
+- name: STORE_POD_SECURITY_LEVEL
+  value: {{ .Values.stores.podSecurityLevel | quote }}
+- name: STORE_CHARTS_DIR
+  value: /app/charts
+# Empty: in-cluster config from the mounted ServiceAccount token (helm gets the same through
+# KUBERNETES_SERVICE_HOST/PORT, which the HelmClient passes on).
+- name: KUBECONFIG
+  value: ""
+- name: HELM_BINARY
+  value: /usr/local/bin/helm
+- name: PLATFORM_SERVICE_ACCOUNT
+  value: {{ printf "%s/%s" .Release.Namespace (include "platform.serviceAccountName" .) | quote }}
+- name: STORE_DEPLOYER_CLUSTER_ROLE
+  value: {{ .Values.rbac.storeDeployerRole | quote }}
+- name: PROVISIONING_TIMEOUT
+  value: {{ .Values.stores.provisioningTimeout | quote }}
+- name: PROVISIONING_CONCURRENCY
+  value: {{ .Values.stores.provisioningConcurrency | quote }}
+- name: EMAIL_BACKEND
+  value: {{ .Values.email.backend | quote }}
+- name: DEFAULT_FROM_EMAIL
+  value: {{ .Values.email.from | quote }}
+- name: LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end -}}
+
+{{/* django-environ's env.dict format: "key=value,key=value". */}}
+{{- define "platform.podLabelsEnv" -}}
+{{- $pairs := list -}}
+{{- range $key, $value := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
+{{/* Writable scratch for a read-only root filesystem: helm's home and state live under /app/var. */}}
+{{- define "platform.scratchMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: var
+  mountPath: /app/var
+{{- end -}}
+
+{{- define "platform.scratchVolumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 256Mi
+- name: var
+  emptyDir:
+    sizeLimit: 512Mi
+{{- end -}}
