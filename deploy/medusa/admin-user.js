@@ -28,5 +28,6 @@ async function createAdminUser({ container }) {
   logger.info(`admin user ${email} created`);
 }
 
-module.exports = createAdminUser;
-module.exports.default = createAdminUser;
+// `medusa exec` takes the module's `default` export; a function that is also its own `default`
+// sends Medusa's resolveExports into endless recursion, so export an object.
+exports.default = createAdminUser;

@@ -76,17 +76,28 @@ async function seed({ container }) {
     },
   );
 
-  const [store] = await stores.listStores();
-  await updateStoresWorkflow(container).run({
-    input: {
-      selector: { id: store.id },
-      update: {
-        name: settings.storeName,
-        supported_currencies: [{ currency_code: settings.currency, is_default: true }],
-        default_sales_channel_id: channel.id,
+  const [store] = await stores.listStores({}, { relations: ["supported_currencies"] });
+  const currencies = (store.supported_currencies || []).map((c) => `${c.currency_code}:${c.is_default}`);
+  const storeIsSet =
+    store.name === settings.storeName &&
+    store.default_sales_channel_id === channel.id &&
+    currencies.length === 1 &&
+    currencies[0] === `${settings.currency}:true`;
+  if (storeIsSet) {
+    logger.info(`seed: store settings already applied (${store.id})`);
+  } else {
+    await updateStoresWorkflow(container).run({
+      input: {
+        selector: { id: store.id },
+        update: {
+          name: settings.storeName,
+          supported_currencies: [{ currency_code: settings.currency, is_default: true }],
+          default_sales_channel_id: channel.id,
+        },
       },
-    },
-  });
+    });
+    logger.info(`seed: store settings applied (${store.id})`);
+  }
 
   const region = await findOrCreate(
     "region",
@@ -216,9 +227,15 @@ async function seed({ container }) {
     },
   );
 
+  // Medusa creates "Default Publishable API Key" (linked to the default channel) when the application
+  // first starts, which the admin-user step already did; reuse any unrevoked publishable key rather
+  // than adding a second one, and create "Webshop" only when there is none.
   const apiKey = await findOrCreate(
     "publishable API key",
-    () => apiKeys.listApiKeys({ title: NAMES.apiKey, type: "publishable" }),
+    async () =>
+      (await apiKeys.listApiKeys({ type: "publishable" }))
+        .filter((key) => !key.revoked_at)
+        .sort((a, b) => Number(b.title === NAMES.apiKey) - Number(a.title === NAMES.apiKey)),
     async () => {
       const { result } = await createApiKeysWorkflow(container).run({
         input: { api_keys: [{ title: NAMES.apiKey, type: "publishable", created_by: "" }] },
@@ -233,7 +250,8 @@ async function seed({ container }) {
     await linkSalesChannelsToApiKeyWorkflow(container).run({ input: { id: apiKey.id, add: [channel.id] } });
     logger.info("seed: publishable API key linked to the sales channel");
   }
-  // Publishable keys are public by design (browsers send them); printing it helps the first test.
+  // Publishable keys are public by design (browsers send them). The platform reads it through the
+  // Admin API (GET /admin/api-keys?type=publishable); the log line helps whoever reads the Job's log.
   logger.info(`seed: publishable API key ${apiKey.token}`);
 
   await findOrCreate(
@@ -283,5 +301,6 @@ async function seed({ container }) {
   logger.info("seed: done");
 }
 
-module.exports = seed;
-module.exports.default = seed;
+// `medusa exec` takes the module's `default` export; a function that is also its own `default`
+// sends Medusa's resolveExports into endless recursion, so export an object.
+exports.default = seed;

@@ -1,0 +1,26 @@
+"""Store clients that place a real order in a provisioned store and confirm it as the store's admin.
+
+One structure for both engines (`StoreClient.place_order`), used by the Medusa proof test and by
+`deploy/e2e-cluster.sh` through `python -m provisioning.storefront place-order`. Standard library
+only, no Django: the CLI runs wherever Python does.
+"""
+
+from provisioning.storefront.base import Customer, PlacedOrder, StoreClient
+from provisioning.storefront.http import StoreStepError
+from provisioning.storefront.medusa import MedusaStoreClient
+from provisioning.storefront.woocommerce import WooCommerceStoreClient
+
+ENGINE_CLIENTS: dict[str, type[StoreClient]] = {
+    "medusa": MedusaStoreClient,
+    "woocommerce": WooCommerceStoreClient,
+}
+
+__all__ = [
+    "ENGINE_CLIENTS",
+    "Customer",
+    "MedusaStoreClient",
+    "PlacedOrder",
+    "StoreClient",
+    "StoreStepError",
+    "WooCommerceStoreClient",
+]
