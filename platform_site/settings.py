@@ -7,6 +7,7 @@ and a filesystem Celery broker.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "platform_site.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,6 +117,16 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/stores/"
 LOGOUT_REDIRECT_URL = "/"
+# Signup and login attempts allowed per client IP and per account within the window (Django cache).
+AUTH_RATE_LIMIT_ATTEMPTS = env.int("AUTH_RATE_LIMIT_ATTEMPTS", default=5)
+AUTH_RATE_LIMIT_WINDOW_SECONDS = env.int("AUTH_RATE_LIMIT_WINDOW_SECONDS", default=300)
+# Behind the ingress every request comes from the proxy: count this many trusted hops from the right
+# of X-Forwarded-For to find the client. 0 (local runs) trusts only REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# API tokens (django-rest-knox, stored hashed) expire; merchants create new ones on the tokens page.
+# https://jazzband.github.io/django-rest-knox/settings/
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
+REST_KNOX = {"TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token"}
 
 # ---------------------------------------------------------------------------------------------------
 # Internationalisation and static files — https://whitenoise.readthedocs.io/

@@ -72,3 +72,22 @@ def test_production_mode_has_no_wildcard_hosts_and_secure_cookies():
 def test_invalid_platform_env_is_refused():
     result = _settings_in_subprocess({"PLATFORM_ENV": "staging"}, "1")
     assert result.returncode != 0 and "PLATFORM_ENV must be" in result.stderr
+
+
+def test_check_deploy_reports_nothing_with_production_environment():
+    clean_env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "PLATFORM_ENV"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **clean_env,
+            "PLATFORM_ENV": "prod",
+            "SECRET_KEY": "k" * 20 + "-production-secret-" + "q" * 30,
+            "ALLOWED_HOSTS": "platform.example.com",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
