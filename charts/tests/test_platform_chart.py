@@ -1,0 +1,567 @@
+"""The platform chart (charts/platform): helm accepts it, the objects are valid Kubernetes, the RBAC is
+least-privilege and derived from what the store charts render, and the admission policy's CEL admits
+only store-* namespaces carrying the managed-by label."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from charts.tests.platform_support import (
+    MANAGED_BY,
+    NAMESPACE,
+    PLATFORM,
+    PROD_DOMAIN,
+    SERVICE_ACCOUNT,
+    VALUES_FILES,
+    AdmissionPolicy,
+    admission_request,
+    env_of,
+    extra_values,
+    namespace,
+    rendered_platform,
+    role_binding,
+    rule_grants,
+    store_chart_resources,
+)
+from charts.tests.rendering import (
+    REPO_ROOT,
+    HelmTemplateError,
+    by_kind,
+    containers,
+    find,
+    pod_spec,
+    render_chart,
+    run_helm,
+)
+from charts.tests.support import HELMS
+
+ENVS = ("local", "prod")
+# ValidatingAdmissionPolicy exists as admissionregistration.k8s.io/v1 only from 1.30 (the chart's
+# kubeVersion floor); every other kind is also checked against 1.29's schemas.
+SCHEMA_VERSIONS = ("1.29.0", "1.30.0", "1.35.0")
+V1_ADMISSION_POLICY_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+MANAGE = {"get", "list", "watch", "create", "update", "patch", "delete"}
+READ = {"get", "list", "watch"}
+# Read-only, beyond the rendered kinds: helm --wait follows a Deployment through its ReplicaSets and
+# Pods, and provisioning/cluster.py namespace_diagnostics reads Pods and Events of a failed store.
+STORE_DEPLOYER_READ_ONLY = {("", "pods"), ("", "events"), ("apps", "replicasets")}
+FORBIDDEN_VERBS = {"*", "escalate", "impersonate"}
+
+
+@pytest.fixture(params=ENVS)
+def env(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def manifests(env: str) -> list[dict[str, Any]]:
+    return rendered_platform(env)
+
+
+def _lint(env: str, helm: Path) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["lint", "--strict", str(PLATFORM), "-f", str(VALUES_FILES[env])]
+        if extra_values(env):
+            extra = Path(tmp) / "domain.yaml"
+            extra.write_text(yaml.safe_dump(extra_values(env)))
+            argv += ["-f", str(extra)]
+        return run_helm(argv, helm=str(helm))
+
+
+# ---------------------------------------------------------------------------------------------------
+# helm and the Kubernetes schemas
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("helm", sorted(HELMS))
+def test_lint_strict_passes_with_both_values_files(env: str, helm: str) -> None:
+    result = _lint(env, HELMS[helm])
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout
+    assert "[ERROR]" not in result.stdout
+
+
+def _without_random_secrets(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for obj in manifests:
+        if obj["kind"] == "Secret":
+            obj["data"] = dict.fromkeys(obj["data"], "generated")
+    return manifests
+
+
+def test_helm3_and_helm4_render_the_same_objects(env: str) -> None:
+    helm3 = _without_random_secrets(rendered_platform(env, str(HELMS["helm3"])))
+    helm4 = _without_random_secrets(rendered_platform(env, str(HELMS["helm4"])))
+
+    assert helm3 == helm4
+
+
+@pytest.mark.parametrize("version", SCHEMA_VERSIONS)
+def test_objects_validate_strictly(manifests: list[dict[str, Any]], version: str) -> None:
+    checked = 0
+    for obj in manifests:
+        if version == "1.29.0" and obj["kind"] in V1_ADMISSION_POLICY_KINDS:
+            with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+                kubernetes_validate.validate(obj, version, strict=True)
+            continue
+        kubernetes_validate.validate(obj, version, strict=True)
+        checked += 1
+
+    skipped = len(V1_ADMISSION_POLICY_KINDS) if version == "1.29.0" else 0
+    assert checked == len(manifests) - skipped > 15
+
+
+def test_chart_requires_the_kubernetes_that_has_admission_policy_v1() -> None:
+    chart = yaml.safe_load((PLATFORM / "Chart.yaml").read_text())
+
+    assert chart["kubeVersion"] == ">=1.30.0-0"
+
+
+def test_expected_objects_are_rendered(manifests: list[dict[str, Any]]) -> None:
+    names = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+
+    assert {
+        ("Deployment", "platform-web"),
+        ("Deployment", "platform-worker"),
+        ("Deployment", "platform-beat"),
+        ("Job", "platform-migrate"),
+        ("StatefulSet", "platform-postgres"),
+        ("StatefulSet", "platform-redis"),
+        ("Service", "platform-web"),
+        ("Service", "platform-postgres"),
+        ("Service", "platform-redis"),
+        ("Ingress", "platform-web"),
+        ("Secret", "platform-secrets"),
+        ("ServiceAccount", SERVICE_ACCOUNT),
+        ("ClusterRole", "platform-orchestrator"),
+        ("ClusterRole", "store-deployer"),
+        ("ClusterRoleBinding", "platform-orchestrator"),
+        ("ValidatingAdmissionPolicy", "platform-store-namespaces-only"),
+        ("ValidatingAdmissionPolicyBinding", "platform-store-namespaces-only"),
+    } <= names
+
+
+# ---------------------------------------------------------------------------------------------------
+# The domain placeholder of values-prod.yaml
+# ---------------------------------------------------------------------------------------------------
+def test_prod_values_alone_fail_with_a_clear_message() -> None:
+    with pytest.raises(HelmTemplateError) as failure:
+        render_chart(str(PLATFORM), [VALUES_FILES["prod"]], namespace=NAMESPACE, release="platform")
+
+    assert 'domain is "<ip>.nip.io"' in failure.value.stderr
+    assert "--set domain=203.0.113.10.nip.io" in failure.value.stderr
+
+
+def test_chart_defaults_without_a_domain_fail() -> None:
+    with pytest.raises(HelmTemplateError) as failure:
+        render_chart(str(PLATFORM), namespace=NAMESPACE, release="platform")
+
+    assert 'domain is ""' in failure.value.stderr
+
+
+def test_prod_values_with_a_domain_publish_it(manifests: list[dict[str, Any]], env: str) -> None:
+    ingress = find(manifests, "Ingress", "platform-web")
+    domain = PROD_DOMAIN["domain"] if env == "prod" else "127.0.0.1.nip.io"
+
+    assert ingress["spec"]["rules"][0]["host"] == f"dashboard.{domain}"
+    assert ingress["spec"]["ingressClassName"] == ("traefik" if env == "prod" else "nginx")
+    assert ("tls" in ingress["spec"]) == (env == "prod")
+
+
+# ---------------------------------------------------------------------------------------------------
+# RBAC
+# ---------------------------------------------------------------------------------------------------
+def test_no_role_grants_a_wildcard_escalate_impersonate_or_persistent_volumes(
+    manifests: list[dict[str, Any]],
+) -> None:
+    for role in by_kind(manifests, "ClusterRole") + by_kind(manifests, "Role"):
+        for rule in role["rules"]:
+            assert not FORBIDDEN_VERBS & set(rule["verbs"]), role["metadata"]["name"]
+            assert "*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", [])
+            assert "persistentvolumes" not in rule.get("resources", [])
+            assert "nonResourceURLs" not in rule
+
+
+def test_orchestrator_cluster_role_grants_exactly_the_listed_verbs(manifests: list[dict[str, Any]]) -> None:
+    role = find(manifests, "ClusterRole", "platform-orchestrator")
+
+    assert rule_grants(role["rules"]) == {
+        ("", "namespaces"): {"create", "get", "list", "watch", "patch", "delete"},
+        ("rbac.authorization.k8s.io", "clusterroles"): {"bind"},
+        ("rbac.authorization.k8s.io", "rolebindings"): {"create", "get", "delete"},
+    }
+    bind = next(r for r in role["rules"] if r["verbs"] == ["bind"])
+    assert bind["resourceNames"] == ["store-deployer"]
+    rolebinding_reads = next(r for r in role["rules"] if set(r["verbs"]) == {"get", "delete"})
+    assert rolebinding_reads["resourceNames"] == ["store-deployer"]
+
+
+def test_store_deployer_covers_exactly_what_the_store_charts_render(manifests: list[dict[str, Any]]) -> None:
+    role = find(manifests, "ClusterRole", "store-deployer")
+    grants = rule_grants(role["rules"])
+    managed = {resource for resource, verbs in grants.items() if verbs == MANAGE}
+    read_only = {resource for resource, verbs in grants.items() if verbs == READ}
+    rendered = store_chart_resources()
+
+    assert managed == rendered
+    assert read_only == STORE_DEPLOYER_READ_ONLY
+    assert set(grants) == managed | read_only  # nothing with another verb set
+    assert {("apps", "deployments"), ("batch", "cronjobs"), ("batch", "jobs"), ("", "secrets")} <= rendered
+
+
+def test_only_the_orchestrator_role_is_bound_cluster_wide(manifests: list[dict[str, Any]]) -> None:
+    bindings = by_kind(manifests, "ClusterRoleBinding")
+
+    assert [b["roleRef"]["name"] for b in bindings] == ["platform-orchestrator"]
+    assert bindings[0]["subjects"] == [
+        {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}
+    ]
+    assert not by_kind(manifests, "RoleBinding")
+    for binding in bindings:
+        assert binding["roleRef"]["name"] not in {"cluster-admin", "admin", "edit", "store-deployer"}
+
+
+def test_secrets_are_never_granted_cluster_wide(manifests: list[dict[str, Any]]) -> None:
+    bound = {b["roleRef"]["name"] for b in by_kind(manifests, "ClusterRoleBinding")}
+    for role in by_kind(manifests, "ClusterRole"):
+        if role["metadata"]["name"] in bound:
+            assert not any(resource == "secrets" for _, resource in rule_grants(role["rules"]))
+
+
+def test_web_and_worker_tell_the_orchestrator_which_service_account_and_role_to_bind(
+    manifests: list[dict[str, Any]],
+) -> None:
+    for name in ("platform-web", "platform-worker"):
+        spec = pod_spec(find(manifests, "Deployment", name))
+        env = env_of(spec["containers"][0])
+
+        assert spec["serviceAccountName"] == SERVICE_ACCOUNT
+        assert spec["automountServiceAccountToken"] is True
+        assert env["PLATFORM_SERVICE_ACCOUNT"] == f"{NAMESPACE}/{SERVICE_ACCOUNT}"
+        assert env["STORE_DEPLOYER_CLUSTER_ROLE"] == "store-deployer"
+        assert env["KUBECONFIG"] == ""
+    for kind, name in (("Deployment", "platform-beat"), ("Job", "platform-migrate")):
+        assert pod_spec(find(manifests, kind, name))["automountServiceAccountToken"] is False
+
+
+# ---------------------------------------------------------------------------------------------------
+# The admission policy, evaluated with a CEL implementation (common-expression-language)
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture
+def policy(manifests: list[dict[str, Any]]) -> AdmissionPolicy:
+    return AdmissionPolicy(find(manifests, "ValidatingAdmissionPolicy", "platform-store-namespaces-only"))
+
+
+def test_policy_is_bound_to_deny(manifests: list[dict[str, Any]]) -> None:
+    binding = find(manifests, "ValidatingAdmissionPolicyBinding", "platform-store-namespaces-only")
+
+    assert binding["spec"] == {"policyName": "platform-store-namespaces-only", "validationActions": ["Deny"]}
+    assert find(manifests, "ValidatingAdmissionPolicy", binding["spec"]["policyName"])["spec"][
+        "failurePolicy"
+    ] == ("Fail")
+
+
+def test_policy_applies_to_the_platform_service_account_only(policy: AdmissionPolicy) -> None:
+    assert policy.matches(admission_request("CREATE", "namespaces"))
+    assert policy.matches(admission_request("DELETE", "namespaces"))
+    assert policy.matches(admission_request("CREATE", "rolebindings", namespace="store-abc"))
+    assert not policy.matches(admission_request("CREATE", "namespaces", username="kubernetes-admin"))
+    assert not policy.matches(
+        admission_request("CREATE", "namespaces", username="system:serviceaccount:other:platform")
+    )
+
+
+def test_policy_admits_a_labelled_store_namespace(policy: AdmissionPolicy) -> None:
+    store = namespace("store-abc", {**MANAGED_BY, "platform.example/store": "abc"})
+
+    assert policy.denials(admission_request("CREATE", "namespaces"), store, None) == []
+    assert policy.denials(admission_request("DELETE", "namespaces"), None, store) == []
+    assert policy.denials(admission_request("UPDATE", "namespaces"), store, store) == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        namespace("kube-system", MANAGED_BY),
+        namespace("default2", MANAGED_BY),
+        namespace("store-abc"),
+        namespace("store-abc", {"app.kubernetes.io/managed-by": "Helm"}),
+        namespace("stores-abc", MANAGED_BY),
+    ],
+    ids=["kube-system", "default2", "store-unlabelled", "store-other-manager", "stores-prefix"],
+)
+@pytest.mark.parametrize("operation", ["CREATE", "DELETE"])
+def test_policy_rejects_other_namespaces(
+    policy: AdmissionPolicy, target: dict[str, Any], operation: str
+) -> None:
+    obj, old = (target, None) if operation == "CREATE" else (None, target)
+
+    denials = policy.denials(admission_request(operation, "namespaces"), obj, old)
+
+    assert denials == [
+        "the platform may only create, change or delete namespaces named store-* that carry "
+        "app.kubernetes.io/managed-by=store-platform"
+    ]
+
+
+def test_policy_rejects_adopting_a_store_namespace_someone_else_made(policy: AdmissionPolicy) -> None:
+    before = namespace("store-abc", {"team": "x"})
+    after = namespace("store-abc", MANAGED_BY)
+
+    denials = policy.denials(admission_request("UPDATE", "namespaces"), after, before)
+
+    assert denials == ["the platform may not adopt a namespace it did not create"]
+
+
+def test_policy_admits_the_store_deployer_binding_in_a_store_namespace(policy: AdmissionPolicy) -> None:
+    binding = role_binding("store-abc")
+
+    assert (
+        policy.denials(admission_request("CREATE", "rolebindings", namespace="store-abc"), binding, None)
+        == []
+    )
+    assert (
+        policy.denials(admission_request("DELETE", "rolebindings", namespace="store-abc"), None, binding)
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "binding", "message"),
+    [
+        (
+            "kube-system",
+            role_binding("kube-system"),
+            "the platform may only manage RoleBindings in store-* namespaces",
+        ),
+        (
+            "default2",
+            role_binding("default2"),
+            "the platform may only manage RoleBindings in store-* namespaces",
+        ),
+        (
+            "store-abc",
+            role_binding("store-abc", role="cluster-admin"),
+            "the platform may only bind store-deployer to its own ServiceAccount",
+        ),
+        (
+            "store-abc",
+            role_binding("store-abc", subject=("store-abc", "default")),
+            "the platform may only bind store-deployer to its own ServiceAccount",
+        ),
+    ],
+    ids=["kube-system", "default2", "cluster-admin-role", "foreign-subject"],
+)
+def test_policy_rejects_other_role_bindings(
+    policy: AdmissionPolicy, where: str, binding: dict[str, Any], message: str
+) -> None:
+    denials = policy.denials(admission_request("CREATE", "rolebindings", namespace=where), binding, None)
+
+    assert denials == [message]
+
+
+def test_policy_label_matches_what_provisioning_puts_on_store_namespaces(policy: AdmissionPolicy) -> None:
+    from provisioning import cluster
+
+    labels = {cluster.MANAGED_BY_LABEL: cluster.MANAGED_BY_VALUE}
+
+    assert policy.denials(admission_request("CREATE", "namespaces"), namespace("store-x", labels), None) == []
+    assert cluster.STORE_DEPLOYER_BINDING == "store-deployer"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Workloads
+# ---------------------------------------------------------------------------------------------------
+def test_migrations_run_as_a_post_install_and_pre_upgrade_hook(manifests: list[dict[str, Any]]) -> None:
+    job = find(manifests, "Job", "platform-migrate")
+    annotations = job["metadata"]["annotations"]
+    script = pod_spec(job)["containers"][0]["command"][-1]
+
+    assert annotations["helm.sh/hook"] == "post-install,pre-upgrade"
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    assert script.rstrip().endswith("exec python manage.py migrate --noinput")
+
+
+def test_beat_is_one_replica_recreated(manifests: list[dict[str, Any]]) -> None:
+    beat = find(manifests, "Deployment", "platform-beat")
+
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    assert pod_spec(beat)["containers"][0]["command"] == [
+        "celery",
+        "-A",
+        "platform_site",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        "/tmp/celerybeat-schedule",
+    ]
+
+
+def test_worker_concurrency_comes_from_values(manifests: list[dict[str, Any]], env: str) -> None:
+    values = yaml.safe_load(VALUES_FILES[env].read_text())
+    command = pod_spec(find(manifests, "Deployment", "platform-worker"))["containers"][0]["command"]
+
+    assert command == [
+        "celery",
+        "-A",
+        "platform_site",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        str(values["worker"]["concurrency"]),
+    ]
+
+
+def test_web_runs_gunicorn_with_health_probes(manifests: list[dict[str, Any]]) -> None:
+    container = pod_spec(find(manifests, "Deployment", "platform-web"))["containers"][0]
+    host = find(manifests, "Ingress", "platform-web")["spec"]["rules"][0]["host"]
+
+    assert container["command"][:2] == ["gunicorn", "platform_site.wsgi"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["httpHeaders"] == [{"name": "Host", "value": host}]
+
+
+def test_every_container_is_non_root_with_resources(manifests: list[dict[str, Any]]) -> None:
+    pods = [(m["metadata"]["name"], pod_spec(m)) for m in manifests if pod_spec(m) is not None]
+    assert len(pods) == 6
+    for name, spec in pods:
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["runAsUser"] > 0, name
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in containers(spec):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["capabilities"] == {"drop": ["ALL"]}, name
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
+
+
+def test_cpu_requests_follow_the_environment(manifests: list[dict[str, Any]], env: str) -> None:
+    expected = "500m" if env == "prod" else "100m"
+    app = ("platform-web", "platform-worker", "platform-beat")
+
+    for name in app:
+        spec = pod_spec(find(manifests, "Deployment", name))
+        assert spec["containers"][0]["resources"]["requests"]["cpu"] == expected, name
+
+
+def test_storage_class_follows_the_environment(manifests: list[dict[str, Any]], env: str) -> None:
+    expected = "local-path" if env == "prod" else "hostpath"
+
+    for statefulset in by_kind(manifests, "StatefulSet"):
+        claim = statefulset["spec"]["volumeClaimTemplates"][0]
+        assert claim["spec"]["storageClassName"] == expected
+    web_env = env_of(pod_spec(find(manifests, "Deployment", "platform-web"))["containers"][0])
+    assert web_env["STORE_STORAGE_CLASS"] == expected
+
+
+def test_image_uid_matches_the_dockerfile(manifests: list[dict[str, Any]]) -> None:
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    uid = pod_spec(find(manifests, "Deployment", "platform-web"))["securityContext"]["runAsUser"]
+
+    assert re.search(rf"^USER {uid}:{uid}$", dockerfile, re.MULTILINE)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Secrets and the environment the app reads
+# ---------------------------------------------------------------------------------------------------
+def test_secrets_are_generated_once_and_kept() -> None:
+    template = (PLATFORM / "templates" / "secrets.yaml").read_text()
+
+    assert 'lookup "v1" "Secret" .Release.Namespace $name' in template
+    assert 'get $data "secret-key" | default (randAlphaNum 64 | b64enc)' in template
+    assert 'get $data "database-password" | default (randAlphaNum 32 | b64enc)' in template
+
+
+def test_secret_is_rendered_with_both_keys_and_kept_on_uninstall(manifests: list[dict[str, Any]]) -> None:
+    secret = find(manifests, "Secret", "platform-secrets")
+
+    assert set(secret["data"]) == {"secret-key", "database-password"}
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def _keys(tree: Any) -> set[str]:
+    if isinstance(tree, dict):
+        return {str(k).lower() for k in tree} | {k for v in tree.values() for k in _keys(v)}
+    if isinstance(tree, list):
+        return {k for v in tree for k in _keys(v)}
+    return set()
+
+
+def test_values_files_hold_no_secrets() -> None:
+    for path in [PLATFORM / "values.yaml", *VALUES_FILES.values()]:
+        keys = _keys(yaml.safe_load(path.read_text()))
+        assert not {k for k in keys if "password" in k or "secretkey" in k or "secret_key" in k}, path
+
+
+def _resolved_environment(container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment as the kubelet would build it, with dummy secret values."""
+    resolved: dict[str, str] = {}
+    for item in container["env"]:
+        if "valueFrom" in item:
+            key = item["valueFrom"]["secretKeyRef"]["key"]
+            resolved[item["name"]] = f"dummy{key.replace('-', '')}"
+        else:
+            resolved[item["name"]] = re.sub(r"\$\((\w+)\)", lambda m: resolved[m.group(1)], item["value"])
+    return resolved
+
+
+def test_django_settings_load_from_the_rendered_environment(
+    manifests: list[dict[str, Any]], env: str
+) -> None:
+    container = pod_spec(find(manifests, "Deployment", "platform-web"))["containers"][0]
+    environment = {
+        **_resolved_environment(container),
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "platform_site.settings",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    probe = (
+        "import json, django; django.setup(); from django.conf import settings as s; print(json.dumps({"
+        "'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, 'csrf': s.CSRF_TRUSTED_ORIGINS, 'db': s.DATABASES['default']['HOST'],"
+        "'db_password': s.DATABASES['default']['PASSWORD'], 'broker': s.CELERY_BROKER_URL, 'cache': s.CACHES['default']['BACKEND'],"
+        "'domain': s.STORE_BASE_DOMAIN, 'labels': s.STORE_INGRESS_CONTROLLER_POD_LABELS, 'cidrs': s.STORE_CLUSTER_CIDRS,"
+        "'charts': str(s.STORE_CHARTS_DIR), 'sa': s.PLATFORM_SERVICE_ACCOUNT, 'kubeconfig': s.KUBECONFIG, 'ssl': s.SECURE_SSL_REDIRECT}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    domain = PROD_DOMAIN["domain"] if env == "prod" else "127.0.0.1.nip.io"
+    scheme = "https" if env == "prod" else "http"
+
+    assert loaded["debug"] is False
+    assert loaded["hosts"] == [f"dashboard.{domain}"]
+    assert loaded["csrf"] == [f"{scheme}://dashboard.{domain}"]
+    assert loaded["db"] == "platform-postgres"
+    assert loaded["db_password"] == "dummydatabasepassword"
+    assert loaded["broker"] == "redis://platform-redis:6379/0"
+    assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert loaded["domain"] == domain
+    assert loaded["labels"] == {"app.kubernetes.io/name": "traefik" if env == "prod" else "ingress-nginx"}
+    assert loaded["cidrs"] == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    assert loaded["charts"] == "/app/charts"
+    assert loaded["sa"] == "platform/platform"
+    assert loaded["kubeconfig"] == ""
+    assert loaded["ssl"] is (env == "prod")
