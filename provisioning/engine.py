@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 from kubernetes.client import ApiClient, ApiException
 from urllib3.exceptions import HTTPError
 
@@ -49,6 +49,7 @@ from stores.transitions import store_record_event, store_transition
 from stores.validators import host_for_store
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Automatic new attempts after a transient failure (cluster unreachable, release busy).
 AUTO_RETRY_LIMIT = 3
@@ -81,6 +82,20 @@ class ClusterAccess:
             kube_context=settings.KUBE_CONTEXT or None,
             on_invocation=on_invocation,
         )
+
+
+def with_database_retry(call: Callable[[], T], *, attempts: int = 6) -> T:
+    """Run a short finishing transaction, retrying while the database is briefly unreachable, so a
+    finished helm run is never left half-recorded. Each attempt is all-or-nothing."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            close_old_connections()
+            time.sleep(min(8.0, 0.5 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def provisioning_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> RunOutcome:
@@ -260,14 +275,19 @@ def _provision(run: ProvisioningRun, access: ClusterAccess) -> RunOutcome:
         if api is not None:
             api.close()
 
-    moved = store_transition(
-        store_id=store.pk,
-        to=StoreStatus.READY,
-        reason=f"Release {release.name} revision {release.revision} deployed.",
-        actor_label="worker",
-        only_from=[StoreStatus.PROVISIONING],
-    )
-    provisioning_run_finish(run_id=run.pk, succeeded=True, helm_seconds=recorder.helm_seconds)
+    def finish() -> bool:
+        with transaction.atomic():
+            moved = store_transition(
+                store_id=store.pk,
+                to=StoreStatus.READY,
+                reason=f"Release {release.name} revision {release.revision} deployed.",
+                actor_label="worker",
+                only_from=[StoreStatus.PROVISIONING],
+            )
+            provisioning_run_finish(run_id=run.pk, succeeded=True, helm_seconds=recorder.helm_seconds)
+        return moved
+
+    moved = with_database_retry(finish)
     if not moved:
         logger.info("store %s moved on while provisioning (now %s)", store.name, _current_status(store))
     return RunOutcome("succeeded", f"revision {release.revision}")
@@ -309,7 +329,11 @@ def _plain_reason(exc: BaseException, diagnostics: str = "") -> str:
 def _fail_provision(
     run: ProvisioningRun, store: Store, reason: str, recorder: _RunRecorder, *, transient: bool
 ) -> RunOutcome:
-    provisioning_run_finish(run_id=run.pk, succeeded=False, error=reason, helm_seconds=recorder.helm_seconds)
+    with_database_retry(
+        lambda: provisioning_run_finish(
+            run_id=run.pk, succeeded=False, error=reason, helm_seconds=recorder.helm_seconds
+        )
+    )
     auto_retries = ProvisioningRun.objects.filter(store_id=store.pk, kind=RunKind.PROVISION).count()
     will_retry = transient and auto_retries <= AUTO_RETRY_LIMIT
     suffix = f" Retrying automatically (attempt {auto_retries + 1})." if will_retry else ""
@@ -365,14 +389,19 @@ def _teardown(run: ProvisioningRun, access: ClusterAccess) -> RunOutcome:
             "Remove what blocks it, then retry the teardown.",
             recorder,
         )
-    store_transition(
-        store_id=store.pk,
-        to=StoreStatus.DELETED,
-        reason="Release, namespace and volumes removed.",
-        actor_label="worker",
-        only_from=[StoreStatus.DELETING],
-    )
-    provisioning_run_finish(run_id=run.pk, succeeded=True, helm_seconds=recorder.helm_seconds)
+
+    def finish() -> None:
+        with transaction.atomic():
+            store_transition(
+                store_id=store.pk,
+                to=StoreStatus.DELETED,
+                reason="Release, namespace and volumes removed.",
+                actor_label="worker",
+                only_from=[StoreStatus.DELETING],
+            )
+            provisioning_run_finish(run_id=run.pk, succeeded=True, helm_seconds=recorder.helm_seconds)
+
+    with_database_retry(finish)
     return RunOutcome("succeeded", "deleted")
 
 

@@ -154,3 +154,22 @@ def test_second_delivery_of_the_same_run_is_a_no_op(kube_api, tenant, tmp_path):
     assert provisioning_run_execute(run_id=run.pk, access=access).status == "skipped"
     installs = CommandRecord.objects.filter(run__store=store, tool="helm", argv__contains=["upgrade"])
     assert installs.count() == 1
+
+
+def test_finishing_retries_through_a_brief_database_outage(monkeypatch):
+    from django.db import OperationalError
+
+    from provisioning.engine import with_database_retry
+
+    monkeypatch.setattr("provisioning.engine.time.sleep", lambda seconds: None)
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("server closed the connection unexpectedly")
+        return "finished"
+
+    assert with_database_retry(flaky) == "finished" and len(calls) == 3
+    with pytest.raises(OperationalError):
+        with_database_retry(lambda: (_ for _ in ()).throw(OperationalError("down")), attempts=2)
