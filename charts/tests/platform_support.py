@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -158,3 +160,47 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 
 def read(path: Path) -> str:
     return path.read_text()
+
+
+def _dockerignore_patterns(root: Path) -> list[tuple[bool, str]]:
+    patterns = []
+    for line in (root / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            negated = line.startswith("!")
+            patterns.append((negated, line.lstrip("!").strip("/")))
+    return patterns
+
+
+def _ignored(relative: str, patterns: list[tuple[bool, str]]) -> bool:
+    """Docker's rule: the last matching pattern wins; a pattern also covers everything under a match."""
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for negated, pattern in patterns:
+        variants = [pattern]
+        if pattern.startswith("**/"):
+            variants.append(pattern[3:])
+        for variant in variants:
+            if variant.startswith("**/"):
+                hit = any(fnmatch.fnmatchcase(p, f"*/{variant[3:]}") for p in prefixes)
+            else:
+                hit = any(fnmatch.fnmatchcase(p, variant) for p in prefixes)
+            if hit:
+                ignored = not negated
+    return ignored
+
+
+def docker_context_files(root: Path) -> list[str]:
+    """Files `docker build` would send from `root` under its .dockerignore (an approximation of
+    Docker's matcher that is exact for the patterns this repository uses)."""
+    patterns = _dockerignore_patterns(root)
+    kept: list[str] = []
+    for directory, dirs, files in os.walk(root):
+        rel_dir = os.path.relpath(directory, root)
+        dirs[:] = [d for d in dirs if d not in {".git", ".venv", ".tools", "node_modules"}]
+        for name in files:
+            relative = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if not _ignored(relative, patterns):
+                kept.append(relative)
+    return sorted(kept)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from charts.tests.platform_support import (
     VALUES_FILES,
     AdmissionPolicy,
     admission_request,
+    docker_context_files,
     env_of,
     extra_values,
     namespace,
@@ -565,3 +567,90 @@ def test_django_settings_load_from_the_rendered_environment(
     assert loaded["sa"] == "platform/platform"
     assert loaded["kubeconfig"] == ""
     assert loaded["ssl"] is (env == "prod")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The image (no Docker engine here: hadolint, the build context and the build's own commands)
+# ---------------------------------------------------------------------------------------------------
+DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_pins_the_tested_helm_with_its_checksum() -> None:
+    dockerfile = DOCKERFILE.read_text()
+    installer = (REPO_ROOT / "deploy" / "tools" / "install-helm.sh").read_text()
+    tested_sha = re.search(r'^HELM3_SHA256="([0-9a-f]{64})"\s+# helm 3\.18\.0$', installer, re.MULTILINE)
+
+    assert tested_sha
+    assert "ARG HELM_VERSION=v3.18.0\n" in dockerfile
+    assert f"ARG HELM_SHA256={tested_sha.group(1)}\n" in dockerfile
+    assert 'echo "${HELM_SHA256}  linux-amd64/helm" | sha256sum -c -' in dockerfile
+    assert "COPY --from=helm /usr/local/bin/helm /usr/local/bin/helm" in dockerfile
+
+
+def test_dockerfile_is_multi_stage_slim_non_root_with_gunicorn() -> None:
+    dockerfile = DOCKERFILE.read_text()
+
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm$", dockerfile, re.MULTILINE)
+    assert re.findall(r"^FROM \$\{PYTHON_IMAGE\} AS (\w+)$", dockerfile, re.MULTILINE) == [
+        "helm",
+        "build",
+        "runtime",
+    ]
+    assert "pip install --no-compile -r /tmp/requirements.txt" in dockerfile
+    assert "python manage.py collectstatic --noinput" in dockerfile
+    assert dockerfile.rstrip().splitlines()[-1].startswith('CMD ["gunicorn", "platform_site.wsgi"')
+    users = re.findall(r"^USER (.+)$", dockerfile, re.MULTILINE)
+    assert users == ["10001:10001"]
+
+
+def test_build_context_has_the_app_and_store_charts_only() -> None:
+    files = set(docker_context_files(REPO_ROOT))
+
+    assert {"manage.py", "requirements.txt", "platform_site/settings.py", "provisioning/helm.py"} <= files
+    assert {"charts/woocommerce/Chart.yaml", "charts/medusa/Chart.yaml"} <= files
+    assert any(f.startswith("charts/woocommerce/templates/") for f in files)
+    assert any(f.startswith("templates/") for f in files)
+    for path in files:
+        assert not path.startswith((".venv/", ".tools/", "var/", "deploy/", "charts/platform/", ".git/")), (
+            path
+        )
+        assert "/tests/" not in f"/{path}" and not path.startswith("provisioning/testing/"), path
+        assert "/ci/" not in path, path
+
+
+def test_collectstatic_runs_in_production_mode_on_the_build_context(tmp_path: Path) -> None:
+    """The image's build step, on a copy of exactly the files the build context holds."""
+    for relative in docker_context_files(REPO_ROOT):
+        target = tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / relative, target)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PLATFORM_ENV": "prod",
+        "SECRET_KEY": "collectstatic-only",
+        "DJANGO_SETTINGS_MODULE": "platform_site.settings",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "staticfiles" / "staticfiles.json").is_file()
+    assert (tmp_path / "staticfiles" / "admin").is_dir()
