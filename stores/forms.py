@@ -1,0 +1,138 @@
+"""Merchant forms. They parse and check input; the services do the writing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.password_validation import password_validators_help_texts, validate_password
+from django.core.exceptions import ValidationError
+
+from platform_site.errors import ApplicationError
+from provisioning.engines import ENGINES
+from stores.models import Store, Tenant
+from stores.services import store_create_check
+from stores.validators import STORE_NAME_MAX_LENGTH
+
+
+def apply_application_error(form: forms.Form, exc: ApplicationError) -> None:
+    """Put a service error on the form: per-field messages where the service named fields."""
+    placed = False
+    for field, messages in exc.fields.items():
+        if field in form.fields:
+            for message in messages:
+                form.add_error(field, message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
+class SignupForm(forms.Form):
+    email = forms.EmailField(
+        label="Work email", max_length=150, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters; not only digits and not a common password.",
+    )
+    organisation = forms.CharField(
+        label="Organisation name",
+        max_length=120,
+        help_text="Your company or shop brand. You can run several stores under it.",
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        password, email = cleaned.get("password"), cleaned.get("email")
+        if password:
+            # The validators compare the password with the would-be user's attributes.
+            candidate = get_user_model()(username=email or "", email=email or "")
+            try:
+                validate_password(password, user=candidate)
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
+
+    @staticmethod
+    def password_rules() -> list[str]:
+        return password_validators_help_texts()
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """Django's login form, labelled for people who sign up with an email address."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Email"
+        self.fields["username"].widget.attrs.update({"autocomplete": "email", "inputmode": "email"})
+
+    def clean_username(self) -> str:
+        # Accounts are created with a lowercased email as username.
+        return (self.cleaned_data.get("username") or "").strip().lower()
+
+
+ENGINE_CHOICES = [(key, spec.label) for key, spec in ENGINES.items()]
+
+
+class StoreLaunchForm(forms.Form):
+    name = forms.CharField(
+        label="Store name",
+        # No max_length on the field: the shared validator explains an over-long name better.
+        strip=True,
+        help_text="Lowercase letters, digits and hyphens. It becomes your store's web address.",
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+                "maxlength": STORE_NAME_MAX_LENGTH + 20,
+            }
+        ),
+    )
+    engine = forms.ChoiceField(label="Engine", choices=ENGINE_CHOICES, widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        self.existing_store: Store | None = None
+        if not self.is_bound and "engine" not in self.initial:
+            self.initial["engine"] = ENGINE_CHOICES[0][0]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        name = self.data.get("name", "").strip() if "name" not in cleaned else cleaned["name"]
+        engine = cleaned.get("engine")
+        if engine is None and "engine" in self.errors:
+            return cleaned
+        try:
+            self.existing_store = store_create_check(tenant=self.tenant, name=name, engine=engine)
+        except ApplicationError as exc:
+            if "name" in self.errors:
+                self.errors.pop("name")
+            apply_application_error(self, exc)
+        return cleaned
+
+
+class DeleteStoreForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the store name to confirm", strip=True)
+
+    def __init__(self, *args: Any, store: Store, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.store = store
+        self.fields["confirm_name"].widget.attrs.update(
+            {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        )
+
+    def clean_confirm_name(self) -> str:
+        typed = self.cleaned_data["confirm_name"]
+        if typed != self.store.name:
+            raise ValidationError(f"That does not match. Type “{self.store.name}” exactly to delete it.")
+        return typed

@@ -1,0 +1,24 @@
+"""Merchant pages, mounted at the site root."""
+
+from django.urls import path
+
+from stores import views
+
+app_name = "stores"
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("signup/", views.signup, name="signup"),
+    path("stores/", views.dashboard, name="dashboard"),
+    path("stores/new/", views.store_new, name="new"),
+    # Under new/ so that no store name can shadow it.
+    path("stores/new/check-name/", views.store_check_name, name="check_name"),
+    path("stores/<str:name>/", views.store_detail, name="detail"),
+    path("stores/<str:name>/status/", views.store_status, name="status"),
+    path("stores/<str:name>/row/", views.store_row, name="row"),
+    path("stores/<str:name>/retry/", views.store_retry_view, name="retry"),
+    path("stores/<str:name>/delete/", views.store_delete, name="delete"),
+    path("stores/<str:name>/credentials/", views.store_credentials, name="credentials"),
+    path("settings/tokens/", views.token_list, name="tokens"),
+    path("settings/tokens/<str:token_key>/revoke/", views.token_revoke, name="token_revoke"),
+]

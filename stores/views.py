@@ -1,0 +1,371 @@
+"""Merchant pages. Each view parses input, calls one service or selector and renders the result.
+
+Every store page is scoped to the signed-in user's tenant: another tenant's store is a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from platform_site.errors import ApplicationError
+from provisioning.credentials import store_credentials_reveal
+from provisioning.engines import ENGINES
+from stores.choices import StoreStatus
+from stores.forms import (
+    DeleteStoreForm,
+    EmailAuthenticationForm,
+    SignupForm,
+    StoreLaunchForm,
+    apply_application_error,
+)
+from stores.models import Plan, PlanResources, Store, Tenant
+from stores.presentation import (
+    engine_offers,
+    failure_in_plain_words,
+    is_changing,
+    store_admin_url,
+    store_timeline,
+)
+from stores.ratelimit import TooManyAttempts, client_ip, rate_limit_check, rate_limit_hit
+from stores.selectors import (
+    store_events,
+    store_get_for_tenant,
+    store_list_for_tenant,
+    tenant_for_user,
+    tenant_live_store_count,
+)
+from stores.services import store_create, store_request_teardown, store_retry, user_signup
+from stores.tokens import api_token_create, api_token_list, api_token_revoke
+from stores.validators import suggest_store_name
+
+MerchantView = Callable[..., HttpResponse]
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def merchant_view(view: MerchantView) -> MerchantView:
+    """Require a signed-in member of a tenant; pass the tenant to the view.
+
+    An htmx request whose session expired gets `HX-Redirect` to the login page, so the login page is
+    never swapped into a fragment.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if _is_htmx(request):
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = f"{reverse(settings.LOGIN_URL)}?next={request.path}"
+                return response
+            return redirect_to_login(request.get_full_path())
+        tenant = tenant_for_user(user=request.user)
+        if tenant is None:
+            raise PermissionDenied("This account does not belong to an organisation.")
+        return view(request, *args, tenant=tenant, **kwargs)
+
+    return wrapper
+
+
+def _store_or_404(tenant: Tenant, name: str) -> Store:
+    store = store_get_for_tenant(tenant=tenant, name=name)
+    if store is None:
+        raise Http404("No such store.")
+    return store
+
+
+def _too_many(
+    request: HttpRequest, template: str, context: dict[str, Any], exc: TooManyAttempts
+) -> HttpResponse:
+    context["rate_limited"] = exc.message
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+# --- Public pages -----------------------------------------------------------------------------------
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    plan = Plan.objects.filter(is_default=True).first()
+    resources = PlanResources.objects.filter(plan=plan) if plan else PlanResources.objects.none()
+    return render(
+        request,
+        "stores/landing.html",
+        {"offers": engine_offers(plan=plan, resources=resources), "plan": plan},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("stores:dashboard")
+    form = SignupForm(request.POST if request.method == "POST" else None)
+    context = {"form": form}
+    if request.method == "POST":
+        try:
+            rate_limit_check(scope="signup", values=[client_ip(request)])
+        except TooManyAttempts as exc:
+            return _too_many(request, "registration/signup.html", context, exc)
+        rate_limit_hit(scope="signup", values=[client_ip(request)])
+        if form.is_valid():
+            try:
+                user = user_signup(
+                    email=form.cleaned_data["email"],
+                    password=form.cleaned_data["password"],
+                    organisation=form.cleaned_data["organisation"],
+                )
+            except ApplicationError as exc:
+                apply_application_error(form, exc)
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, "Welcome! Your account is ready. Launch your first store below.")
+                return redirect("stores:dashboard")
+    return render(request, "registration/signup.html", context, status=400 if form.errors else 200)
+
+
+class RateLimitedLoginView(auth_views.LoginView):
+    """Django's login, refusing more than AUTH_RATE_LIMIT_ATTEMPTS failures per IP and per email."""
+
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        keys = [client_ip(request), (request.POST.get("username") or "").strip().lower()]
+        try:
+            rate_limit_check(scope="login", values=keys)
+        except TooManyAttempts as exc:
+            return _too_many(request, self.template_name, self.get_context_data(form=self.get_form()), exc)
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == 200:  # the form was re-rendered: the attempt failed
+            rate_limit_hit(scope="login", values=keys)
+        return response
+
+
+# --- Stores -----------------------------------------------------------------------------------------
+
+
+@require_GET
+@merchant_view
+def dashboard(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    stores = list(store_list_for_tenant(tenant=tenant))
+    used = len(stores)
+    return render(
+        request,
+        "stores/store_list.html",
+        {
+            "tenant": tenant,
+            "stores": stores,
+            "used": used,
+            "limit": tenant.plan.max_stores,
+            "at_limit": used >= tenant.plan.max_stores,
+        },
+    )
+
+
+@require_GET
+@merchant_view
+def store_row(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    """One dashboard row, polled while the store changes; empty once deleted (the row disappears)."""
+    store = _store_or_404(tenant, name)
+    if store.status == StoreStatus.DELETED:
+        return HttpResponse("")
+    return render(request, "includes/store_row.html", {"store": store})
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view
+def store_new(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    form = StoreLaunchForm(request.POST if request.method == "POST" else None, tenant=tenant)
+    if request.method == "POST" and form.is_valid():
+        try:
+            store, created = store_create(
+                tenant=tenant,
+                name=form.cleaned_data["name"],
+                engine=form.cleaned_data["engine"],
+                actor=request.user,
+            )
+        except ApplicationError as exc:
+            apply_application_error(form, exc)
+        else:
+            if created:
+                messages.success(request, f"“{store.name}” is on its way. This page updates by itself.")
+            else:
+                messages.info(request, f"“{store.name}” was already requested; here it is.")
+            return redirect("stores:detail", name=store.name)
+    used = tenant_live_store_count(tenant=tenant)
+    return render(
+        request,
+        "stores/store_form.html",
+        {
+            "form": form,
+            "offers": engine_offers(plan=tenant.plan, resources=tenant.plan.resources.all()),
+            "used": used,
+            "limit": tenant.plan.max_stores,
+            "at_limit": used >= tenant.plan.max_stores,
+            "base_domain": settings.STORE_BASE_DOMAIN,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_GET
+@merchant_view
+def store_check_name(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    """Live feedback for the name field: the shared validator's message and a suggestion."""
+    form = StoreLaunchForm(
+        {"name": request.GET.get("name", ""), "engine": request.GET.get("engine") or next(iter(ENGINES))},
+        tenant=tenant,
+    )
+    form.is_valid()
+    errors = form.errors.get("name") or form.non_field_errors()
+    suggestion = ""
+    if errors and form.errors.get("name"):
+        candidate = suggest_store_name(request.GET.get("name", ""))
+        suggestion = candidate if candidate != request.GET.get("name") else ""
+    return render(
+        request,
+        "includes/name_feedback.html",
+        {
+            "name": (form.cleaned_data.get("name") or request.GET.get("name", "")).strip(),
+            "errors": errors,
+            "suggestion": suggestion,
+            "existing": form.existing_store,
+            "base_domain": settings.STORE_BASE_DOMAIN,
+        },
+    )
+
+
+def _detail_context(store: Store) -> dict[str, Any]:
+    events = list(store_events(store=store))
+    return {
+        "store": store,
+        "engine": ENGINES.get(store.engine),
+        "timeline": store_timeline(store=store, events=events),
+        "events": list(reversed(events)),
+        "changing": is_changing(store.status),
+        "failure": failure_in_plain_words(store.status_reason) if store.status == StoreStatus.FAILED else "",
+        "admin_url": store_admin_url(store),
+    }
+
+
+@require_GET
+@merchant_view
+def store_detail(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    context = _detail_context(store)
+    context["delete_form"] = DeleteStoreForm(store=store)
+    return render(request, "stores/store_detail.html", context)
+
+
+@require_GET
+@merchant_view
+def store_status(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    """The status panel alone, polled by htmx while the store changes."""
+    store = _store_or_404(tenant, name)
+    response = render(request, "includes/store_status.html", _detail_context(store))
+    add_never_cache_headers(response)
+    return response
+
+
+@require_POST
+@merchant_view
+def store_retry_view(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    try:
+        store_retry(store=store, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Retrying. This page updates by itself.")
+    return redirect("stores:detail", name=store.name)
+
+
+@require_POST
+@merchant_view
+def store_delete(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    form = DeleteStoreForm(request.POST, store=store)
+    if form.is_valid():
+        try:
+            store_request_teardown(store=store, actor=request.user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Deleting “{store.name}”. You can follow the progress here.")
+        return redirect("stores:detail", name=store.name)
+    context = _detail_context(store)
+    context["delete_form"] = form
+    return render(request, "stores/store_detail.html", context, status=400)
+
+
+@require_POST
+@merchant_view
+def store_credentials(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    """Reveal the admin login once per click. The response must never be stored by any cache."""
+    store = _store_or_404(tenant, name)
+    context: dict[str, Any] = {"store": store}
+    status = 200
+    try:
+        context["credentials"] = store_credentials_reveal(store=store, actor=request.user)
+    except ApplicationError as exc:
+        context["error"] = exc.message
+        status = exc.http_status
+    template = "includes/credentials.html" if _is_htmx(request) else "stores/store_credentials.html"
+    response = render(request, template, context, status=status)
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
+# --- API tokens -------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view
+def token_list(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    """List tokens; a POST creates one and shows its secret in this response only."""
+    new_token = ""
+    if request.method == "POST":
+        _, new_token = api_token_create(user=request.user)
+    response = render(
+        request,
+        "stores/token_list.html",
+        {
+            "tokens": api_token_list(user=request.user),
+            "new_token": new_token,
+            "ttl_days": settings.API_TOKEN_TTL_DAYS,
+        },
+        status=201 if new_token else 200,
+    )
+    if new_token:
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
+@require_POST
+@merchant_view
+def token_revoke(request: HttpRequest, token_key: str, *, tenant: Tenant) -> HttpResponse:
+    try:
+        api_token_revoke(user=request.user, token_key=token_key)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    messages.success(request, f"Token {token_key}… revoked. Programs using it can no longer sign in.")
+    return redirect("stores:tokens")
