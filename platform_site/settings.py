@@ -99,7 +99,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
         }
     )
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-platform.sqlite3")}
+    # Overridable so that two test runs on one checkout do not delete each other's database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("TEST_DATABASE_NAME", default=str(VAR_DIR / "test-platform.sqlite3"))
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -80,9 +80,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         message = f"Too many requests; retry in {int(exc.wait) + 1} seconds."
-    elif isinstance(exc.detail, str) and code not in _MESSAGES:
-        message = str(exc.detail)
-    else:
+    elif code == "authentication_failed" or str(exc.detail) == str(exc.default_detail):
+        # knox says only "Invalid token."; the default details are terse. A specific detail
+        # (e.g. "Invalid page.", a CSRF failure) is kept as it is.
         message = _MESSAGES.get(str(code), str(exc.detail))
+    else:
+        message = str(exc.detail)
     response.data = error_body(str(code), message)
     return response

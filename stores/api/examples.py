@@ -57,6 +57,7 @@ NOT_AUTHENTICATED = _error(
 NO_TENANT = _error("No organisation", "no_tenant", "Your account does not belong to an organisation.")
 THROTTLED = _error("Throttled", "throttled", "Too many requests; retry in 12 seconds.")
 NOT_FOUND = _error("Not found", "not_found", "Not found.")
+INVALID_PAGE = _error("Past the last page", "not_found", "Invalid page.")
 INVALID_NAME = _error(
     "Invalid name",
     "invalid",
@@ -93,6 +94,12 @@ KEY_REUSED = _error(
     "Key reused",
     "idempotency_key_reused",
     "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+)
+INVALID_KEY = _error(
+    "Unusable key",
+    "invalid_idempotency_key",
+    "The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
+    {"Idempotency-Key": ["Use a random value such as a UUID."]},
 )
 INVALID_STATE = _error(
     "Not failed", "invalid_state", "Only a failed store can be retried; this one is ready."

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from provisioning.models import ProvisioningRun
 from stores.choices import Engine, StoreStatus
 from stores.models import Plan, Store, StoreEvent
-from stores.validators import validate_store_name
+from stores.validators import STORE_NAME_MAX_LENGTH, STORE_NAME_MIN_LENGTH, validate_store_name
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -34,9 +34,21 @@ class StrictInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": STORE_NAME_MIN_LENGTH,
+        "maxLength": STORE_NAME_MAX_LENGTH,
+        "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+    }
+)
+class StoreNameField(serializers.CharField):
+    """A store name, documented with the shape the shared validator enforces (reserved names aside)."""
+
+
 class StoreCreateSerializer(StrictInputSerializer):
     # No trimming: " shop" must get the validator's whitespace message, not be silently changed.
-    name = serializers.CharField(
+    name = StoreNameField(
         trim_whitespace=False,
         validators=[validate_store_name],
         help_text="Lowercase letters, digits and hyphens, 3-57 characters; becomes the store's subdomain.",
@@ -89,6 +101,9 @@ class StoreSerializer(serializers.ModelSerializer):
 
 
 class StoreEventSerializer(serializers.ModelSerializer):
+    # Blank on events that are not status changes (and old_status on the first event).
+    old_status = serializers.ChoiceField(choices=StoreStatus.choices, allow_blank=True, read_only=True)
+    new_status = serializers.ChoiceField(choices=StoreStatus.choices, allow_blank=True, read_only=True)
     actor = serializers.SerializerMethodField(help_text="Who caused it: a user, or the platform component.")
 
     class Meta:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -23,7 +22,7 @@ from provisioning.credentials import store_credentials_reveal
 from provisioning.models import ProvisioningRun
 from stores.api import examples
 from stores.api.errors import NoTenant
-from stores.api.idempotency import IDEMPOTENCY_HEADER, respond_idempotently
+from stores.api.idempotency import IDEMPOTENCY_HEADER, KEY_MAX_LENGTH, respond_idempotently
 from stores.api.serializers import (
     CredentialsSerializer,
     ErrorSerializer,
@@ -57,7 +56,8 @@ AUTH_ERRORS = {
 NOT_FOUND = {404: _error("No such store in your organisation.", examples.NOT_FOUND)}
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
-    OpenApiTypes.STR,
+    # Printable ASCII without surrounding spaces (HTTP strips those), as idempotency_key_claim checks.
+    {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH, "pattern": "^[!-~]([ -~]*[!-~])?$"},
     OpenApiParameter.HEADER,
     description="Optional. The same key with the same body within 24 hours replays the first response; "
     "with a different body it is a 422.",
@@ -128,6 +128,7 @@ class StoreViewSet(
         responses={
             200: StoreSerializer(many=True),
             400: _error("An unknown status or engine filter.", examples.INVALID_FILTER),
+            404: _error("A page past the last one.", examples.INVALID_PAGE),
             **AUTH_ERRORS,
         },
     )
@@ -151,7 +152,12 @@ class StoreViewSet(
                 StoreSerializer, "Accepted: the store and its queued run.", [examples.STORE]
             ),
             200: OpenApiResponse(StoreSerializer, "You already have this store; nothing new was created."),
-            400: _error("The name or engine is not valid.", examples.INVALID_NAME, examples.UNKNOWN_FIELD),
+            400: _error(
+                "The name, the engine or the Idempotency-Key is not valid.",
+                examples.INVALID_NAME,
+                examples.UNKNOWN_FIELD,
+                examples.INVALID_KEY,
+            ),
             409: _error(
                 "The name is taken, the plan's store limit is reached, or a request with the same "
                 "Idempotency-Key is still running.",
@@ -197,7 +203,12 @@ class StoreViewSet(
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             202: OpenApiResponse(StoreSerializer, "A new run is queued."),
-            409: _error("The store is not failed.", examples.INVALID_STATE),
+            400: _error("The Idempotency-Key header is not usable.", examples.INVALID_KEY),
+            409: _error(
+                "The store is not failed, or a request with the same Idempotency-Key is still running.",
+                examples.INVALID_STATE,
+            ),
+            422: _error("The Idempotency-Key was used with a different request.", examples.KEY_REUSED),
             **NOT_FOUND,
             **AUTH_ERRORS,
         },
