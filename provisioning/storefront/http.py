@@ -73,7 +73,11 @@ class Response:
 
 
 class _NoErrorProcessor(urllib.request.HTTPErrorProcessor):
-    """Return 4xx/5xx responses instead of raising, so the caller decides what a status means."""
+    """Return every response as it is, so the caller decides what a status means.
+
+    This also means redirects are not followed: an API that redirects (say, an ingress sending
+    http to https) shows up as a clear error naming the URL rather than a silent method change.
+    """
 
     def http_response(self, request: urllib.request.Request, response: Any) -> Any:
         return response

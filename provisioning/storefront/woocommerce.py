@@ -137,7 +137,8 @@ class WooCommerceStoreClient(StoreClient):
                 "redirect_to": self.http.url_for("/wp-admin/"),
                 "testcookie": "1",
             },
-            expect=(200,),
+            # 302 to the dashboard on success; a failed login shows the form again with 200.
+            expect=(200, 302),
         )
         if not any(cookie.name.startswith("wordpress_logged_in") for cookie in self.http.cookies):
             raise response.error("WordPress did not accept the admin login")
