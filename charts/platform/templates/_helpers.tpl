@@ -86,6 +86,8 @@ The environment shared by web, worker, beat and the migrations Job: every variab
 platform_site/settings.py reads in production. Secrets come from Secrets, never from values.
 */}}
 {{- define "platform.env" -}}
+- name: DJANGO_SETTINGS_MODULE
+  value: platform_site.settings
 - name: PLATFORM_ENV
   value: prod
 - name: SECRET_KEY
