@@ -89,7 +89,9 @@ class StoreViewSet(
     filter_backends = [OrderingFilter]
     ordering_fields = ["created_at", "name", "status", "status_changed_at"]
     ordering = ["-created_at", "-id"]
-    http_method_names = ["get", "post", "delete", "head", "options"]
+    # No OPTIONS: the OpenAPI schema documents the API, and every method on a store stays 404 or 405
+    # for another tenant.
+    http_method_names = ["get", "post", "delete", "head"]
 
     def get_queryset(self) -> QuerySet[Store]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
@@ -258,6 +260,7 @@ class PlanView(TenantScopedMixin, APIView):
     """The caller's plan: its limits and how much of them is used."""
 
     serializer_class = PlanSerializer
+    http_method_names = ["get", "head"]
 
     @extend_schema(summary="Plan limits and usage", responses={200: PlanSerializer, **AUTH_ERRORS})
     def get(self, request: Request) -> Response:

@@ -1,0 +1,61 @@
+"""Every API route, walked as another tenant: a store of tenant B is 404 or 405 to tenant A on every
+method, and tenant-level routes never show it. New routes are picked up from the URL resolver."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from provisioning.models import ProvisioningRun
+from stores.choices import StoreEventKind, StoreStatus
+from stores.models import Store, StoreEvent
+from stores.tests.api.conftest import make_store
+
+pytestmark = pytest.mark.django_db
+
+METHODS = ["get", "head", "post", "put", "patch", "delete", "options", "trace"]
+
+
+def _api_routes() -> list[URLPattern]:
+    """The URL patterns mounted under the `api` namespace."""
+    for entry in get_resolver().url_patterns:
+        if isinstance(entry, URLResolver) and entry.namespace == "api":
+            return [p for p in entry.url_patterns if isinstance(p, URLPattern)]
+    raise AssertionError("the API is not mounted under the `api` namespace")
+
+
+def test_the_walk_covers_every_route():
+    names = {route.name for route in _api_routes()}
+    assert names == {"plan", "store-list", "store-detail", "store-retry", "store-events", "store-credentials"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_another_tenants_store_is_404_or_405_on_every_route(api, other_tenant, method):
+    theirs = make_store(other_tenant, "their-store", status=StoreStatus.FAILED)
+    events_before = StoreEvent.objects.filter(store=theirs).count()
+
+    for route in _api_routes():
+        if "name" not in route.pattern.regex.groupindex:
+            continue
+        url = reverse(f"api:{route.name}", kwargs={"name": theirs.name})
+        response = getattr(api, method)(url, {"name": "x", "engine": "woocommerce"}, format="json")
+        assert response.status_code in {404, 405}, (method, url, response.status_code)
+        assert theirs.name not in response.content.decode()
+
+    theirs.refresh_from_db()
+    assert theirs.status == StoreStatus.FAILED
+    assert ProvisioningRun.objects.filter(store=theirs).count() == 1
+    assert StoreEvent.objects.filter(store=theirs).count() == events_before
+    assert not StoreEvent.objects.filter(kind=StoreEventKind.AUDIT).exists()
+
+
+def test_tenant_level_routes_never_show_another_tenants_store(api, other_tenant):
+    make_store(other_tenant, "their-store")
+    for route in _api_routes():
+        if "name" in route.pattern.regex.groupindex:
+            continue
+        response = api.get(reverse(f"api:{route.name}"))
+        assert response.status_code == 200
+        assert "their-store" not in response.content.decode()
+    assert api.get(reverse("api:store-list"), {"status": "requested"}).json()["count"] == 0
+    assert Store.objects.filter(name="their-store").count() == 1
