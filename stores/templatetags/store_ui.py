@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django import template
 from django.forms import BoundField
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from stores.choices import StoreStatus
 from stores.models import StoreEvent
@@ -69,3 +72,13 @@ def url_host(url: str) -> str:
 def event_title(event: StoreEvent) -> str:
     """A history line's title in plain words."""
     return event_label(event)
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """ "just now", "5 minutes ago", "2 days ago": the largest unit only."""
+    if moment is None:
+        return ""
+    if timezone.now() - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment).split(',')[0]} ago"
