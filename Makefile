@@ -36,7 +36,7 @@ worker: migrate
 
 # The whole test suite. SQLite + filesystem broker by default; set DATABASE_URL / CELERY_BROKER_URL for PostgreSQL + Redis.
 test: install tools
-	$(BIN)/pytest
+	BROKER_DATA_DIR=$(CURDIR)/var/test-broker-$$$$ $(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
@@ -53,4 +53,4 @@ bench: install tools
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf var/broker var/helm var/test-platform.sqlite3
+	rm -rf var/broker var/helm var/test-platform-*.sqlite3* var/test-broker-*

@@ -7,6 +7,7 @@ and a filesystem Celery broker.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -99,9 +100,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
         }
     )
-    # Overridable so that two test runs on one checkout do not delete each other's database.
+    # A file (not :memory:) so worker processes started by tests can share it; one per test session
+    # by default (or TEST_DATABASE_NAME) so two test runs on one checkout never share a database.
     DATABASES["default"]["TEST"] = {
-        "NAME": env.str("TEST_DATABASE_NAME", default=str(VAR_DIR / "test-platform.sqlite3"))
+        "NAME": env.str("TEST_DATABASE_NAME", default=str(VAR_DIR / f"test-platform-{os.getpid()}.sqlite3"))
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
