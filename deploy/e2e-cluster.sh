@@ -132,7 +132,7 @@ for engine in "${engine_list[@]}"; do
   "$PYTHON" "$here/e2e/platform_api.py" --poll "$poll" fetch --url "$store_url" --timeout 120
 
   step "$engine: reveal the admin credentials"
-  { read -r admin_user; read -r STORE_ADMIN_PASSWORD; } < <(api credentials --name "$store")
+  { read -r admin_user; read -r STORE_ADMIN_PASSWORD; } < <(api credentials --name "$store" --engine "$engine")
   [ -n "$admin_user" ] && [ -n "$STORE_ADMIN_PASSWORD" ]
   export STORE_ADMIN_PASSWORD
   echo "admin user: $admin_user (password kept in the environment, not shown)"

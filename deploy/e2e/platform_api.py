@@ -65,6 +65,11 @@ def _expect(what: str, status: int, body: Any, allowed: set[int]) -> Any:
     return body
 
 
+def _failure(body: dict[str, Any]) -> str:
+    run = body.get("latest_run") or {}
+    return body.get("status_reason") or run.get("error") or str(body)
+
+
 def create_store(api: Api, args: argparse.Namespace) -> None:
     status, body = api.call("POST", "/stores/", {"name": args.name, "engine": args.engine})
     _expect(f"create store {args.name}", status, body, {202})
@@ -79,13 +84,13 @@ def wait_status(api: Api, args: argparse.Namespace) -> None:
         body = _expect(f"read store {args.name}", status, body, {200})
         current = body.get("status")
         if current != last:
-            reason = body.get("status_reason") or body.get("reason") or ""
+            reason = body.get("status_reason") or ""
             print(f"store {args.name}: {current}{f' ({reason})' if reason else ''}", flush=True)
             last = current
         if current == args.status:
             return
         if current == "failed":
-            raise StepFailed(f"store {args.name} failed: {body.get('error') or body}")
+            raise StepFailed(f"store {args.name} failed: {_failure(body)}")
         if time.monotonic() >= deadline:
             raise StepFailed(
                 f"store {args.name} still {current} after {args.timeout}s (wanted {args.status})"
@@ -102,7 +107,7 @@ def wait_gone(api: Api, args: argparse.Namespace) -> None:
             return
         _expect(f"read store {args.name}", status, body, {200})
         if body.get("status") == "failed":
-            raise StepFailed(f"teardown of {args.name} failed: {body.get('error') or body}")
+            raise StepFailed(f"teardown of {args.name} failed: {_failure(body)}")
         if time.monotonic() >= deadline:
             raise StepFailed(f"store {args.name} still {body.get('status')} after {args.timeout}s")
         time.sleep(args.poll)
@@ -111,7 +116,8 @@ def wait_gone(api: Api, args: argparse.Namespace) -> None:
 def store_url(api: Api, args: argparse.Namespace) -> None:
     status, body = api.call("GET", f"/stores/{args.name}/")
     body = _expect(f"read store {args.name}", status, body, {200})
-    url = body.get("url")
+    # "url" is the API resource; the storefront is "public_url".
+    url = body.get("public_url")
     if not url and args.domain:
         # The store's public host is <name>.<STORE_BASE_DOMAIN> (stores/validators.py host_for_store).
         url = f"{args.scheme}://{args.name}.{args.domain}/"
@@ -123,11 +129,13 @@ def store_url(api: Api, args: argparse.Namespace) -> None:
 def credentials(api: Api, args: argparse.Namespace) -> None:
     status, body = api.call("POST", f"/stores/{args.name}/credentials/")
     body = _expect(f"reveal credentials of {args.name}", status, body, {200})
-    username, password = body.get("username"), body.get("password")
-    if not username or not password:
-        raise StepFailed(f"credentials of {args.name} lack username or password (keys: {sorted(body)})")
+    # WooCommerce admins log in with their user name, Medusa admins with their e-mail address.
+    login = body.get("email") if args.engine == "medusa" else body.get("username")
+    password = body.get("password")
+    if not login or not password:
+        raise StepFailed(f"credentials of {args.name} lack a login or password (keys: {sorted(body)})")
     # Two lines for `read`; the shell keeps the password in its environment only.
-    print(username)
+    print(login)
     print(password)
 
 
@@ -185,7 +193,9 @@ def parser() -> argparse.ArgumentParser:
     urls = named("store-url", store_url)
     urls.add_argument("--domain", default="", help="STORE_BASE_DOMAIN, used if the API gives no url")
     urls.add_argument("--scheme", default="http", choices=["http", "https"])
-    named("credentials", credentials)
+    named("credentials", credentials).add_argument(
+        "--engine", required=True, choices=["woocommerce", "medusa"]
+    )
     named("delete-store", delete_store)
     fetching = sub.add_parser("fetch")
     fetching.add_argument("--url", required=True)

@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import redirect_stdout
@@ -52,7 +53,12 @@ class FakePlatform:
             return 404, {"detail": "not found"}
         name, store = match.group(1), self.stores[match.group(1)]
         if match.group(2):
-            return 200, {"admin_url": "x", "username": "admin", "email": "a@b.c", "password": PASSWORD}
+            return 200, {
+                "admin_url": "x",
+                "username": "admin",
+                "email": "owner@shop.test",
+                "password": PASSWORD,
+            }
         if method == "DELETE":
             store["status"], store["reads"] = "deleting", 0
             return 202, {"name": name, "status": "deleting"}
@@ -65,8 +71,9 @@ class FakePlatform:
         return 200, {
             "name": name,
             "status": store["status"],
-            "error": "helm timed out" if store["status"] == "failed" else "",
-            "url": f"{self.base_url}/storefront/{name}/",
+            "status_reason": "helm timed out" if store["status"] == "failed" else "",
+            "url": f"{self.base_url}/api/v1/stores/{name}/",
+            "public_url": f"{self.base_url}/storefront/{name}/",
         }
 
 
@@ -178,13 +185,13 @@ def test_full_run_creates_orders_and_tears_down_both_stores(platform: FakePlatfo
                 "--store-url",
                 f"{platform.base_url}/storefront/{name}/",
                 "--admin-user",
-                "admin",
+                login,
                 "--password-env",
                 "STORE_ADMIN_PASSWORD",
             ],
             "password": PASSWORD,
         }
-        for engine, name in (("woocommerce", woo), ("medusa", medusa))
+        for engine, name, login in (("woocommerce", woo, "admin"), ("medusa", medusa, "owner@shop.test"))
     ]
     kubectl = (fakes / "kubectl.log").read_text().splitlines()
     assert kubectl[0] == "-n platform get deployment platform-web platform-worker platform-beat"
@@ -270,3 +277,40 @@ def test_issue_token_makes_a_tenant_and_a_working_api_token() -> None:
     user, _ = TokenAuthentication().authenticate_credentials(token.encode())
     assert user.email.startswith("e2e-")
     assert tenant_for_user(user=user) is not None
+
+
+def test_the_real_store_client_accepts_the_arguments_the_script_passes() -> None:
+    """The contract with provisioning.storefront: the same flags parse, and the password variable is
+    what it reads (unset here, so it stops right after parsing, before any network call)."""
+    environment = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT)}
+    script = SCRIPT.read_text()
+    assert (
+        '"$PYTHON" -m "$storefront_module" place-order --engine "$engine" --store-url "$store_url" \\\n'
+        '    --admin-user "$admin_user" --password-env STORE_ADMIN_PASSWORD'
+    ) in script
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "provisioning.storefront",
+            "place-order",
+            "--engine",
+            "medusa",
+            "--store-url",
+            "http://127.0.0.1:9/",
+            "--admin-user",
+            "owner@shop.test",
+            "--password-env",
+            "STORE_ADMIN_PASSWORD",
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "STORE_ADMIN_PASSWORD is empty or unset" in result.stderr
