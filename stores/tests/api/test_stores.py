@@ -33,6 +33,7 @@ def test_create_is_accepted_with_the_store_and_its_queued_run(api, tenant):
     assert body["public_url"].startswith("http") and "acme-shop." in body["public_url"]
     assert body["latest_run"]["kind"] == "provision" and body["latest_run"]["status"] == "queued"
     assert response["Location"] == body["url"] and body["url"].endswith("/api/v1/stores/acme-shop/")
+    assert type(response.headers["Location"]) is str  # wsgiref rejects str subclasses in headers
     store = Store.objects.get(name="acme-shop")
     assert store.tenant == tenant and body["latest_run"]["id"] == store.runs.get().pk
     assert "namespace" not in body and "tenant" not in body
