@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -160,13 +161,27 @@ def _base_env() -> dict[str, str]:
 
 
 def _bootstrap(run: Run, label: str) -> str:
+    """`node bootstrap.js`, timed; the peak RSS of its largest `medusa` step comes from wait4()."""
+    log_path = CACHE / f"{label.replace(' ', '-').replace('#', '')}-{run.database}.log"
     started = time.monotonic()
-    result = subprocess.run(
-        ["node", "bootstrap.js"], cwd=APP, env=run.env, capture_output=True, text=True, timeout=600
-    )
+    with open(log_path, "w+") as log:
+        process = subprocess.Popen(
+            ["node", "bootstrap.js"], cwd=APP, env=run.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        # wait4() instead of Popen.wait(): it also returns the rusage (peak RSS) of the reaped tree.
+        watchdog = threading.Timer(600, process.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        output = log.read()
+    log_path.unlink()
     run.timings[label] = time.monotonic() - started
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{label} failed:\n{output[-4000:]}"
+    run.notes[f"{label}: peak RSS of one step"] = f"{usage.ru_maxrss / 1024:.0f} MiB"
+    assert process.returncode == 0, f"{label} failed:\n{output[-4000:]}"
     for step, name in (
         ("db:migrate", "migrations"),
         ("exec ./admin-user.js", "admin user"),
@@ -252,7 +267,12 @@ def _print_report(run: Run, config: pytest.Config) -> None:
     lines += [f"  {name:<38} {note}" for name, note in run.notes.items()]
     (CACHE / "last-run.txt").write_text("\n".join(lines) + "\n")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    # Output capture is active during fixture teardown; this is how pytest's own live logging
+    # reaches the terminal.
+    with capture.global_and_fixture_disabled():
         for line in lines:
             reporter.write_line(line)
 
