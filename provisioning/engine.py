@@ -53,6 +53,7 @@ T = TypeVar("T")
 
 # Automatic new attempts after a transient failure (cluster unreachable, release busy).
 AUTO_RETRY_LIMIT = 3
+TRANSIENT_API_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
 
 
 class TransientProvisioningError(Exception):
@@ -263,13 +264,10 @@ def _provision(run: ProvisioningRun, access: ClusterAccess) -> RunOutcome:
         diagnostics = _diagnostics(api, store.namespace) if isinstance(exc, HelmTimeout) else ""
         return _fail_provision(run, store, _plain_reason(exc, diagnostics), recorder, transient=False)
     except (ApiException, HTTPError, OSError, cluster.NamespaceNotOurs) as exc:
-        transient = isinstance(exc, HTTPError | OSError) or getattr(exc, "status", 0) in {
-            429,
-            500,
-            502,
-            503,
-            504,
-        }
+        # 403 counts as transient: a RoleBinding created a moment ago may not be in force yet.
+        transient = (
+            isinstance(exc, HTTPError | OSError) or getattr(exc, "status", 0) in TRANSIENT_API_STATUSES
+        )
         return _fail_provision(run, store, _plain_reason(exc), recorder, transient=transient)
     finally:
         if api is not None:

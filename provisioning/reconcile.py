@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 UNDISPATCHED_GRACE = timedelta(seconds=10)
 # A ready store is checked for a vanished namespace or release only once it has been ready this long.
 READY_SETTLE = timedelta(seconds=60)
+# Bounds on helm calls per pass (one `helm list -n` per namespace).
+PENDING_RELEASE_SCAN_LIMIT = 200
+RELEASE_CHECK_SAMPLE = 50
 
 
 @dataclass
@@ -90,9 +94,24 @@ def reap_overdue_runs(*, now=None) -> list[ProvisioningRun]:
 
 
 def recover_pending_releases(access: ClusterAccess, report: ReconcileReport) -> None:
-    """Roll back (or uninstall a first revision of) releases left pending-* by a run that is gone."""
-    busy_stores = set(
-        ProvisioningRun.objects.filter(status=RunStatus.RUNNING).values_list("store__namespace", flat=True)
+    """Roll back (or uninstall a first revision of) releases left pending-* by a run that is gone.
+
+    Only stores that are not settled and have no running run can hold such a release, so only their
+    namespaces are listed, one by one: the platform's least-privilege RBAC can read helm's release
+    Secrets inside store namespaces but not across the whole cluster.
+    """
+    suspects = (
+        Store.objects.filter(
+            status__in=[
+                StoreStatus.FAILED,
+                StoreStatus.REQUESTED,
+                StoreStatus.PROVISIONING,
+                StoreStatus.DELETING,
+            ]
+        )
+        .exclude(runs__status=RunStatus.RUNNING)
+        .order_by("status_changed_at")
+        .only("pk", "namespace")[:PENDING_RELEASE_SCAN_LIMIT]
     )
     # Recovery calls are recorded on the store's latest run: the one that left the release pending.
     record_on: dict[str, int | None] = {"run_id": None}
@@ -102,32 +121,28 @@ def recover_pending_releases(access: ClusterAccess, report: ReconcileReport) -> 
             _RunRecorder(record_on["run_id"]).helm(invocation)
 
     helm = access.helm(record)
-    for release in helm.list_releases():
-        if (
-            not release.is_pending
-            or not release.namespace.startswith("store-")
-            or release.namespace in busy_stores
-        ):
-            continue
-        store = Store.objects.filter(namespace=release.namespace).exclude(status=StoreStatus.DELETED).first()
-        record_on["run_id"] = _latest_run_id(store)
-        try:
-            if release.revision <= 1:
-                helm.uninstall(
-                    release=release.name,
-                    namespace=release.namespace,
-                    timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
-                )
-            else:
-                helm.rollback(
-                    release=release.name,
-                    namespace=release.namespace,
-                    revision=release.revision - 1,
-                    timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
-                )
-            report.recovered_releases.append(f"{release.namespace}/{release.name}")
-        except HelmError as exc:
-            report.errors.append(f"{release.namespace}/{release.name}: {exc.message}")
+    for store in suspects:
+        for release in helm.list_releases(namespace=store.namespace):
+            if not release.is_pending:
+                continue
+            record_on["run_id"] = _latest_run_id(store)
+            try:
+                if release.revision <= 1:
+                    helm.uninstall(
+                        release=release.name,
+                        namespace=release.namespace,
+                        timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
+                    )
+                else:
+                    helm.rollback(
+                        release=release.name,
+                        namespace=release.namespace,
+                        revision=release.revision - 1,
+                        timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
+                    )
+                report.recovered_releases.append(f"{release.namespace}/{release.name}")
+            except HelmError as exc:
+                report.errors.append(f"{release.namespace}/{release.name}: {exc.message}")
 
 
 def _latest_run_id(store: Store | None) -> int | None:
@@ -183,7 +198,11 @@ def redispatch_orphaned_runs(*, now=None) -> list[int]:
 
 
 def reprovision_vanished_stores(access: ClusterAccess, report: ReconcileReport, *, now=None) -> None:
-    """Re-provision ready stores whose namespace or helm release no longer exists."""
+    """Re-provision ready stores whose namespace or helm release no longer exists.
+
+    Namespaces are checked for every ready store with one list call. Releases need one helm call per
+    namespace, so each pass checks a bounded sample, least recently changed first.
+    """
     now = now or timezone.now()
     candidates = list(
         Store.objects.filter(status=StoreStatus.READY, status_changed_at__lt=now - READY_SETTLE).only(
@@ -197,11 +216,17 @@ def reprovision_vanished_stores(access: ClusterAccess, report: ReconcileReport, 
         namespaces = cluster.managed_namespaces(api)
     finally:
         api.close()
-    releases = {(r.namespace, r.name) for r in access.helm(lambda invocation: None).list_releases()}
+    helm = access.helm(lambda invocation: None)
+    sampled = {
+        store.pk
+        for store in secrets.SystemRandom().sample(candidates, min(len(candidates), RELEASE_CHECK_SAMPLE))
+    }
     for store in candidates:
         if store.namespace not in namespaces:
             missing = f"namespace {store.namespace}"
-        elif (store.namespace, store.release_name) not in releases:
+        elif store.pk in sampled and not any(
+            release.name == store.release_name for release in helm.list_releases(namespace=store.namespace)
+        ):
             missing = f"helm release {store.release_name}"
         else:
             continue

@@ -1,0 +1,63 @@
+"""`python -m bench [--only NAME ...]`: run the benchmarks and print one table.
+
+Runs against PostgreSQL (database platform_bench, recreated) and Redis (db 8 broker, 9 cache) unless
+DATABASE_URL / CELERY_BROKER_URL / REDIS_URL say otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from bench.environment import configure_environment, flush_redis, machine_description, reset_database
+
+BENCHMARKS = ("provision_overhead", "concurrency", "list_scaling")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, default=list(BENCHMARKS))
+    parser.add_argument("--stores", type=int, default=20, help="stores for the overhead benchmark")
+    parser.add_argument("--burst", type=int, default=50, help="concurrent creates for the concurrency benchmark")
+    parser.add_argument("--sizes", default="1000,10000,50000", help="store counts for list scaling")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+
+    configure_environment()
+    import os
+
+    os.environ.setdefault("API_THROTTLE_TOKEN_RATE", "100000/min")
+    os.environ.setdefault("API_THROTTLE_IP_RATE", "100000/min")
+    reset_database()
+    flush_redis()
+    import django
+
+    django.setup()
+    from bench import concurrency, list_scaling, provision_overhead
+
+    print(f"Machine: {machine_description()}")
+    print(f"Database: {os.environ['DATABASE_URL'].split('@')[-1]}  Broker: {os.environ['CELERY_BROKER_URL']}")
+    results: dict[str, dict[str, object]] = {}
+    for name in args.only:
+        started = time.monotonic()
+        if name == "provision_overhead":
+            results[name] = provision_overhead.run(stores=args.stores)
+        elif name == "concurrency":
+            results[name] = concurrency.run(stores=args.burst)
+        else:
+            results[name] = list_scaling.run(tuple(int(size) for size in args.sizes.split(",")))
+        results[name]["benchmark seconds"] = round(time.monotonic() - started, 1)
+
+    width = max(len(key) for figures in results.values() for key in figures) + 2
+    for name, figures in results.items():
+        print(f"\n{name}\n{'-' * len(name)}")
+        for key, value in figures.items():
+            print(f"  {key:<{width}} {value}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2, default=str)
+
+
+if __name__ == "__main__":
+    main()
