@@ -50,7 +50,8 @@ class SignupForm(forms.Form):
         return self.cleaned_data["email"].strip().lower()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         password, email = cleaned.get("password"), cleaned.get("email")
         if password:
             # The validators compare the password with the would-be user's attributes.
@@ -107,7 +108,8 @@ class StoreLaunchForm(forms.Form):
             self.initial["engine"] = ENGINE_CHOICES[0][0]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         name = self.data.get("name", "").strip() if "name" not in cleaned else cleaned["name"]
         engine = cleaned.get("engine")
         if engine is None and "engine" in self.errors:

@@ -144,6 +144,7 @@ class RateLimitedLoginView(auth_views.LoginView):
     """Django's login, refusing more than AUTH_RATE_LIMIT_ATTEMPTS failures per IP and per email."""
 
     authentication_form = EmailAuthenticationForm
+    template_name = "registration/login.html"
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

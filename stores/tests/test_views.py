@@ -663,3 +663,12 @@ def test_the_signed_up_tenant_is_the_one_the_pages_use(client):
     MembershipFactory()  # someone else entirely
     client.post("/stores/new/", {"name": "solo-shop", "engine": "woocommerce"})
     assert Store.objects.get(name="solo-shop").tenant.name == "Solo"
+
+
+@pytest.mark.parametrize("template", ["500.html", "403_csrf.html"])
+def test_error_pages_render_without_a_request_context(template):
+    # Django renders these with an empty context: the layout must not depend on context processors.
+    from django.template.loader import render_to_string
+
+    html = render_to_string(template)
+    assert "<html" in html and "Store Platform" in html
