@@ -19,23 +19,14 @@ from django.utils.timesince import timesince
 
 from platform_site.errors import ApplicationError
 from provisioning.models import ProvisioningRun
-from stores.choices import StoreStatus
 from stores.models import Membership, Plan, PlanResources, Store, StoreEvent, Tenant
+from stores.presentation import status_colour
 from stores.services import store_create, store_create_check, store_request_teardown, store_retry
-
-STATUS_COLOURS = {
-    StoreStatus.REQUESTED: "#6b7280",
-    StoreStatus.PROVISIONING: "#2563eb",
-    StoreStatus.READY: "#15803d",
-    StoreStatus.FAILED: "#b91c1c",
-    StoreStatus.DELETING: "#b45309",
-    StoreStatus.DELETED: "#374151",
-}
 
 
 def status_badge(status: str, label: str) -> str:
     """A coloured pill for a store status, the same colours as the merchant pages."""
-    colour = STATUS_COLOURS.get(status, "#6b7280")
+    colour = status_colour(status)
     return format_html(
         '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px">{}</span>',
         colour,

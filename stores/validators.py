@@ -23,7 +23,7 @@ RESERVED_STORE_NAMES = frozenset(
         "imap", "pop", "pop3", "mx", "ns", "ns1", "ns2", "dns", "ftp", "sftp", "ssh", "vpn", "status",
         "docs", "help", "support", "auth", "login", "logout", "signup", "register", "account", "accounts",
         "billing", "dashboard", "default", "platform", "system", "root", "console", "portal", "store",
-        "stores", "blog", "webmail", "metrics", "grafana", "prometheus", "ingress", "traefik",
+        "stores", "new", "blog", "webmail", "metrics", "grafana", "prometheus", "ingress", "traefik",
         "localhost", "healthz", "readyz", "internal", "test", "demo-platform",
     }
 )  # fmt: skip
