@@ -123,6 +123,7 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
                     namespace=namespace_for_store(name),
                     release_name=release_name_for_store(name),
                     public_url=_store_public_url(name),
+                    status_reason="Queued: waiting for a worker to start provisioning.",
                     created_by=actor if getattr(actor, "pk", None) else None,
                 )
         except IntegrityError:
