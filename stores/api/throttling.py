@@ -6,16 +6,30 @@ changed `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` takes effect without a restar
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from knox.models import AuthToken
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        # Throttles share fairness, they guard nothing: while the cache's Redis is down a create must
+        # still be stored (and dispatched when the broker returns), not turned into a 500.
+        try:
+            return super().allow_request(request, view)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            logger.warning("%s throttle skipped, the cache is unreachable: %s", self.scope, exc)
+            return True
 
 
 class TokenRateThrottle(_SettingsRateThrottle):
