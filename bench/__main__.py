@@ -19,7 +19,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--stores", type=int, default=20, help="stores for the overhead benchmark")
-    parser.add_argument("--burst", type=int, default=50, help="concurrent creates for the concurrency benchmark")
+    parser.add_argument(
+        "--burst", type=int, default=50, help="concurrent creates for the concurrency benchmark"
+    )
     parser.add_argument("--sizes", default="1000,10000,50000", help="store counts for list scaling")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()

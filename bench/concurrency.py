@@ -43,7 +43,9 @@ def run(stores: int = 50, workers: int = 4, helm_limit: int = 4) -> dict[str, ob
             try:
                 client = Client(HTTP_AUTHORIZATION=f"Token {token}")
                 response = client.post(
-                    "/api/v1/stores/", {"name": f"burst-{index:03d}", "engine": "woocommerce"}, content_type="application/json"
+                    "/api/v1/stores/",
+                    {"name": f"burst-{index:03d}", "engine": "woocommerce"},
+                    content_type="application/json",
                 )
                 return response.status_code
             finally:

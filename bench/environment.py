@@ -96,7 +96,9 @@ class Process:
         deadline = time.monotonic() + timeout
         while text not in self.log_path.read_text(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.log_path.name}: {text!r} not seen\n{self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.log_path.name}: {text!r} not seen\n{self.log_path.read_text()[-3000:]}"
+                )
             time.sleep(0.1)
 
     def tree_pids(self) -> list[int]:

@@ -63,7 +63,10 @@ def _seed_stores(tenants: list[Tenant], start: int, stop: int) -> None:
 def _insert(stores: list[Store]) -> None:
     created = Store.objects.bulk_create(stores)
     StoreEvent.objects.bulk_create(
-        [StoreEvent(store=s, kind=StoreEventKind.TRANSITION, new_status=s.status, reason="Seeded.") for s in created]
+        [
+            StoreEvent(store=s, kind=StoreEventKind.TRANSITION, new_status=s.status, reason="Seeded.")
+            for s in created
+        ]
     )
 
 
@@ -84,7 +87,10 @@ def _measure(client: Client, path: str) -> tuple[float, float, int]:
 def _web_worker_peak_rss(session_cookie: str, token: str) -> float:
     """Serve the three lists from a real gunicorn worker for a while and read its peak RSS."""
     port = 8765
-    web = Process("gunicorn", [".venv/bin/gunicorn", "platform_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"])
+    web = Process(
+        "gunicorn",
+        [".venv/bin/gunicorn", "platform_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+    )
     try:
         web.wait_for_output("Booting worker")
         time.sleep(1)
@@ -94,7 +100,7 @@ def _web_worker_peak_rss(session_cookie: str, token: str) -> float:
                 ("/api/v1/stores/", {"Authorization": f"Token {token}"}),
             ):
                 request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
-                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own loopback server
+                with urllib.request.urlopen(request, timeout=30) as response:
                     response.read()
         worker_pids = [pid for pid in web.tree_pids() if pid != web.process.pid]
         return max(peak_rss_mib(pid) for pid in worker_pids)

@@ -45,12 +45,16 @@ def run(stores: int = 20) -> dict[str, object]:
         for index in range(stores):
             name = f"overhead-{index:03d}"
             requested = time.time()
-            response = client.post("/api/v1/stores/", {"name": name, "engine": "woocommerce"}, content_type="application/json")
+            response = client.post(
+                "/api/v1/stores/", {"name": name, "engine": "woocommerce"}, content_type="application/json"
+            )
             assert response.status_code == 202, response.content
             store = _wait_ready(name)
             run_row = ProvisioningRun.objects.get(store=store)
             helm = CommandRecord.objects.get(run=run_row, tool="helm", argv__contains=["upgrade"])
-            steps = {e.step: e.created_at for e in StoreEvent.objects.filter(store=store, kind=StoreEventKind.STEP)}
+            steps = {
+                e.step: e.created_at for e in StoreEvent.objects.filter(store=store, kind=StoreEventKind.STEP)
+            }
             ready_wall = store.ready_at.timestamp() - requested
             helm_end = helm.started_at.timestamp() + helm.duration_seconds
             rows.append(
@@ -72,7 +76,16 @@ def run(stores: int = 20) -> dict[str, object]:
             "median overhead %": round(median([row["overhead"] for row in rows]) * 100, 2),
             "breakdown median ms": {
                 key: round(median([row[key] for row in rows]) * 1000, 1)
-                for key in ("api", "queue", "claim+namespace", "secret", "pre-helm", "helm", "finish", "ready")
+                for key in (
+                    "api",
+                    "queue",
+                    "claim+namespace",
+                    "secret",
+                    "pre-helm",
+                    "helm",
+                    "finish",
+                    "ready",
+                )
             },
             "queue latency p50 ms": round(percentile(queue, 0.50), 1),
             "queue latency p99 ms": round(percentile(queue, 0.99), 1),
