@@ -36,7 +36,8 @@ def status_badge(status: str, label: str) -> str:
 
 class EstimatedCountPaginator(Paginator):
     """Avoids a full COUNT(*) over the whole stores table on PostgreSQL: an unfiltered changelist uses
-    the planner's row estimate; filtered lists (bounded by an index) count for real."""
+    the planner's row estimate (kept fresh by autovacuum's ANALYZE); filtered lists, bounded by an
+    index, count for real. A table never analyzed (estimate -1) is counted once for real."""
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
@@ -48,7 +49,7 @@ class EstimatedCountPaginator(Paginator):
                     [query.model._meta.db_table],
                 )
                 row = cursor.fetchone()
-            if row and row[0] > 10_000:
+            if row and row[0] >= 0:
                 return int(row[0])
         return super().count
 
