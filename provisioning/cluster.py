@@ -16,7 +16,10 @@ from typing import Any
 
 from django.utils import timezone
 from kubernetes import client, watch
-from kubernetes.client import ApiClient, ApiException
+
+# Imported by name, not through `client.X`: the client loads API classes lazily, and the first use
+# costs ~0.6 s. Importing here means a Celery worker pays it once, before forking its pool.
+from kubernetes.client import ApiClient, ApiException, CoreV1Api, RbacAuthorizationV1Api
 
 from provisioning.redaction import register_secret
 
@@ -62,7 +65,7 @@ def ensure_namespace(
     api: ApiClient, *, name: str, labels: dict[str, str], record: Recorder | None = None
 ) -> bool:
     """Create the store's namespace, or adopt it if this platform created it earlier. True if created."""
-    core = client.CoreV1Api(api)
+    core = CoreV1Api(api)
     body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
     try:
         _recorded(record, ["create", "namespace", name], lambda: core.create_namespace(body))
@@ -93,7 +96,7 @@ def ensure_role_binding(
     record: Recorder | None = None,
 ) -> None:
     """Bind the platform's service account to the store-deployer ClusterRole in this namespace only."""
-    rbac = client.RbacAuthorizationV1Api(api)
+    rbac = RbacAuthorizationV1Api(api)
     body = client.V1RoleBinding(
         metadata=client.V1ObjectMeta(
             name=STORE_DEPLOYER_BINDING, labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE}
@@ -146,7 +149,7 @@ def ensure_credentials_secret(
     The values never leave this function except into the Secret itself; they are registered with the
     redactor so no log line or stored output can carry them. Returns True if it was created.
     """
-    core = client.CoreV1Api(api)
+    core = CoreV1Api(api)
     try:
         existing = core.read_namespaced_secret(name, namespace)
         for encoded in (existing.data or {}).values():
@@ -179,7 +182,7 @@ def ensure_credentials_secret(
 
 def read_credentials(api: ApiClient, *, namespace: str, name: str) -> dict[str, str]:
     """The store's admin credentials, decoded. Callers must not store or log them."""
-    secret = client.CoreV1Api(api).read_namespaced_secret(name, namespace)
+    secret = CoreV1Api(api).read_namespaced_secret(name, namespace)
     data = {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
     for key, value in data.items():
         if key not in {"admin-username", "admin-email"}:
@@ -190,7 +193,7 @@ def read_credentials(api: ApiClient, *, namespace: str, name: str) -> dict[str, 
 def namespace_exists(api: ApiClient, *, name: str) -> bool:
     """True if the namespace exists (in any phase)."""
     try:
-        client.CoreV1Api(api).read_namespace(name)
+        CoreV1Api(api).read_namespace(name)
     except ApiException as exc:
         if exc.status == 404:
             return False
@@ -200,13 +203,13 @@ def namespace_exists(api: ApiClient, *, name: str) -> bool:
 
 def managed_namespaces(api: ApiClient) -> set[str]:
     """Names of every namespace this platform manages."""
-    listing = client.CoreV1Api(api).list_namespace(label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+    listing = CoreV1Api(api).list_namespace(label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
     return {item.metadata.name for item in listing.items}
 
 
 def delete_namespace(api: ApiClient, *, name: str, record: Recorder | None = None) -> bool:
     """Ask for the namespace's deletion; False if it was already gone."""
-    core = client.CoreV1Api(api)
+    core = CoreV1Api(api)
     try:
         _recorded(record, ["delete", "namespace", name], lambda: core.delete_namespace(name))
     except ApiException as exc:
@@ -218,7 +221,7 @@ def delete_namespace(api: ApiClient, *, name: str, record: Recorder | None = Non
 
 def wait_namespace_gone(api: ApiClient, *, name: str, timeout_seconds: float) -> NamespaceGone:
     """Watch until the namespace is really gone, or report what still holds it at the deadline."""
-    core = client.CoreV1Api(api)
+    core = CoreV1Api(api)
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if not namespace_exists(api, name=name):
@@ -246,7 +249,7 @@ def wait_namespace_gone(api: ApiClient, *, name: str, timeout_seconds: float) ->
 
 def namespace_blocker(api: ApiClient, *, name: str) -> str:
     """A sentence naming what keeps a terminating namespace alive (finalizers and conditions)."""
-    namespace = client.CoreV1Api(api).read_namespace(name)
+    namespace = CoreV1Api(api).read_namespace(name)
     parts: list[str] = []
     finalizers = list(namespace.metadata.finalizers or [])
     if finalizers:
@@ -259,7 +262,7 @@ def namespace_blocker(api: ApiClient, *, name: str) -> str:
 
 def namespace_diagnostics(api: ApiClient, *, namespace: str, limit: int = 8) -> str:
     """Why workloads in a namespace are not ready, in plain lines: warning events and pod states."""
-    core = client.CoreV1Api(api)
+    core = CoreV1Api(api)
     lines: list[str] = []
     try:
         pods = core.list_namespaced_pod(namespace).items
