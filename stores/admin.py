@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -222,19 +223,23 @@ class StoreAdmin(admin.ModelAdmin):
         reason = getattr(store, "last_event_reason", "") or ""
         return reason if len(reason) <= 80 else f"{reason[:77]}…"
 
-    @admin.action(description="Retry provisioning (failed stores)")
-    def retry_provisioning(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
-        done, refused = 0, []
+    def _apply_to_each(
+        self, request: HttpRequest, queryset: QuerySet[Store], service: Callable[..., Any], done_message: str
+    ) -> None:
+        """Call `service` for every selected store; report successes once and each refusal by name."""
+        done = 0
         for store in queryset:
             try:
-                store_retry(store=store, actor=request.user)
+                service(store=store, actor=request.user)
                 done += 1
             except ApplicationError as exc:
-                refused.append(f"Store {store.name}: {exc.message}")
+                self.message_user(request, f"Store {store.name}: {exc.message}", messages.WARNING)
         if done:
-            self.message_user(request, f"Retry queued for {done} store(s).", messages.SUCCESS)
-        for line in refused:
-            self.message_user(request, line, messages.WARNING)
+            self.message_user(request, done_message.format(count=done), messages.SUCCESS)
+
+    @admin.action(description="Retry provisioning (failed stores)")
+    def retry_provisioning(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
+        self._apply_to_each(request, queryset, store_retry, "Retry queued for {count} store(s).")
 
     @admin.action(description="Tear down selected stores")
     def tear_down(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
@@ -250,17 +255,9 @@ class StoreAdmin(admin.ModelAdmin):
                     "opts": self.model._meta,
                 },
             )
-        done, refused = 0, []
-        for store in queryset:
-            try:
-                store_request_teardown(store=store, actor=request.user)
-                done += 1
-            except ApplicationError as exc:
-                refused.append(f"Store {store.name}: {exc.message}")
-        if done:
-            self.message_user(request, f"Teardown queued for {done} store(s).", messages.SUCCESS)
-        for line in refused:
-            self.message_user(request, line, messages.WARNING)
+        self._apply_to_each(
+            request, queryset, store_request_teardown, "Teardown queued for {count} store(s)."
+        )
         return None
 
 
