@@ -45,6 +45,12 @@ class StrictInputSerializer(serializers.Serializer):
 class StoreNameField(serializers.CharField):
     """A store name, documented with the shape the shared validator enforces (reserved names aside)."""
 
+    def to_internal_value(self, data: Any) -> str:
+        # DRF's CharField would turn 12345 into "12345"; the schema promises a string, so a number is a 400.
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
 
 class StoreCreateSerializer(StrictInputSerializer):
     # No trimming: " shop" must get the validator's whitespace message, not be silently changed.
