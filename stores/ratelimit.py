@@ -7,13 +7,18 @@ A fixed window per key: the first attempt starts the window, and the counter exp
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from platform_site.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 
 class TooManyAttempts(ApplicationError):
@@ -49,8 +54,21 @@ def _retry_after(key: str) -> int:
     return max(1, int(started + window - time.time()))
 
 
+def _cache_unreachable(exc: Exception, scope: str) -> None:
+    # Counting attempts must not lock everyone out while the cache's Redis is down: the check is
+    # skipped (and logged) until it is back, like the API throttles.
+    logger.warning("%s rate limit skipped, the cache is unreachable: %s", scope, exc)
+
+
 def rate_limit_check(*, scope: str, values: list[str]) -> None:
     """Raise TooManyAttempts if any of `values` (an IP, an email) used up its attempts in `scope`."""
+    try:
+        _check(scope, values)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        _cache_unreachable(exc, scope)
+
+
+def _check(scope: str, values: list[str]) -> None:
     limit = settings.AUTH_RATE_LIMIT_ATTEMPTS
     for value in filter(None, values):
         key = _key(scope, value)
@@ -66,6 +84,13 @@ def rate_limit_check(*, scope: str, values: list[str]) -> None:
 
 def rate_limit_hit(*, scope: str, values: list[str]) -> None:
     """Count one attempt for each of `values` in `scope`."""
+    try:
+        _hit(scope, values)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        _cache_unreachable(exc, scope)
+
+
+def _hit(scope: str, values: list[str]) -> None:
     window = settings.AUTH_RATE_LIMIT_WINDOW_SECONDS
     for value in filter(None, values):
         key = _key(scope, value)

@@ -672,3 +672,20 @@ def test_error_pages_render_without_a_request_context(template):
 
     html = render_to_string(template)
     assert "<html" in html and "Store Platform" in html
+
+
+def test_login_still_works_while_the_cache_redis_is_unreachable(client, owner):
+    """Rate limiting is skipped (and logged) when Redis is down; signing in must not become a 500."""
+    from django.test import override_settings
+
+    unreachable = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    with override_settings(CACHES=unreachable):
+        response = client.post(
+            reverse("login"), {"username": owner.username, "password": "correct horse battery staple"}
+        )
+    assert response.status_code == 302

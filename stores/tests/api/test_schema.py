@@ -44,6 +44,9 @@ def test_schema_and_swagger_ui_are_served_without_auth():
 
     docs = Client().get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content
+    # Everything the docs page loads comes from this app, not a CDN.
+    assert b"cdn." not in docs.content and b"jsdelivr" not in docs.content
+    assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in docs.content
 
 
 @pytest.fixture
