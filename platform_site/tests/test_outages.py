@@ -68,7 +68,7 @@ def server_without_database(tmp_path):
         try:
             urllib.request.urlopen(f"{base}/healthz", timeout=1)
             break
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset or timed out while gunicorn boots
             time.sleep(0.2)
     yield base
     process.terminate()
