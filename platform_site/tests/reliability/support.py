@@ -85,7 +85,7 @@ def web_process(tmp_path: Path, **env_overrides: str) -> Iterator[str]:
             raise AssertionError(f"gunicorn exited early:\n{log_path.read_text()}")
         try:
             return http("GET", f"{base}/healthz").status == 200
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset or timed out while gunicorn boots
             return False
 
     try:
