@@ -22,12 +22,21 @@ def main() -> None:
     parser.add_argument(
         "--burst", type=int, default=50, help="concurrent creates for the concurrency benchmark"
     )
+    parser.add_argument("--helm-limit", type=int, default=4, help="PROVISIONING_CONCURRENCY for the burst")
     parser.add_argument("--sizes", default="1000,10000,50000", help="store counts for list scaling")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
     configure_environment()
+    import fcntl
     import os
+
+    # One benchmark at a time: a second run would reset the database under the first.
+    lock = open(os.path.join("var", "bench", "lock"), "w")  # held open (locked) for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit("another `python -m bench` is running; wait for it to finish") from None
 
     os.environ.setdefault("API_THROTTLE_TOKEN_RATE", "100000/min")
     os.environ.setdefault("API_THROTTLE_IP_RATE", "100000/min")
@@ -46,7 +55,7 @@ def main() -> None:
         if name == "provision_overhead":
             results[name] = provision_overhead.run(stores=args.stores)
         elif name == "concurrency":
-            results[name] = concurrency.run(stores=args.burst)
+            results[name] = concurrency.run(stores=args.burst, helm_limit=args.helm_limit)
         else:
             results[name] = list_scaling.run(tuple(int(size) for size in args.sizes.split(",")))
         results[name]["benchmark seconds"] = round(time.monotonic() - started, 1)

@@ -18,12 +18,23 @@ from stores.choices import StoreStatus
 from stores.models import Store
 
 
-def _helm_processes() -> int:
-    """helm installs of this benchmark's stores (other helm processes on the machine do not count)."""
-    out = subprocess.run(["ps", "-ww", "-eo", "args="], capture_output=True, text=True, check=False).stdout
-    return sum(
-        1 for line in out.splitlines() if " upgrade --install burst-" in line and "helm" in line.split()[0]
+def _helm_processes(root_pid: int) -> int:
+    """helm installs running below the benchmark's worker (other helm processes do not count)."""
+    out = subprocess.run(
+        ["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=False
     )
+    children: dict[int, list[int]] = {}
+    args_of: dict[int, str] = {}
+    for line in out.stdout.splitlines():
+        pid, ppid, args = line.split(None, 2) if len(line.split(None, 2)) == 3 else (*line.split(None, 1), "")
+        children.setdefault(int(ppid), []).append(int(pid))
+        args_of[int(pid)] = args
+    count, queue = 0, [root_pid]
+    while queue:
+        pid = queue.pop()
+        count += " upgrade --install " in args_of.get(pid, "")
+        queue.extend(children.get(pid, []))
+    return count
 
 
 def run(stores: int = 50, workers: int = 4, helm_limit: int = 4) -> dict[str, object]:
@@ -34,7 +45,7 @@ def run(stores: int = 50, workers: int = 4, helm_limit: int = 4) -> dict[str, ob
     def sample() -> None:
         nonlocal peak
         while sampling:
-            peak = max(peak, _helm_processes())
+            peak = max(peak, _helm_processes(worker.process.pid))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)

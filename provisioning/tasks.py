@@ -12,13 +12,15 @@ from provisioning.reconcile import reconcile as reconcile_service
 
 logger = get_task_logger(__name__)
 
-# A teardown waiting for an in-flight provision, or a run waiting for a free helm slot, asks again.
-BUSY_MAX_RETRIES = 400
+# A teardown waiting for an in-flight provision, or a run waiting for a free helm slot, asks again:
+# every ~2 s for well over the longest a provision may take (the task hard limit).
+BUSY_MAX_RETRIES = 2000
 
 
 def busy_backoff(retries: int) -> float:
-    """Seconds to wait before asking again: grows to 10 s, with jitter so waiters spread out."""
-    return min(10.0, 0.5 * 2 ** min(retries, 5)) + secrets.SystemRandom().uniform(0, 0.5)
+    """Seconds to wait before asking again: short and capped, because a helm slot frees up every few
+    seconds and a claim attempt is one cheap transaction; jitter spreads the waiters out."""
+    return min(2.0, 0.25 * 2 ** min(retries, 3)) + secrets.SystemRandom().uniform(0, 0.25)
 
 
 @shared_task(bind=True, name="provisioning.tasks.execute_run", max_retries=BUSY_MAX_RETRIES)

@@ -19,6 +19,7 @@ from typing import Any
 
 from provisioning.testing.kubeapi import errors
 from provisioning.testing.kubeapi.resources import ResourceType, lookup
+from provisioning.testing.kubeapi.selectors import Filter
 from provisioning.testing.kubeapi.state import NAMESPACE, Store, now_timestamp, random_suffix
 
 NEVER_READY_ANNOTATION = "kubeapi-double.test/never-ready"
@@ -352,12 +353,10 @@ class Controllers:
         }
 
     def _owned_pods(self, owner: dict[str, Any]) -> list[dict[str, Any]]:
-        pods = [
-            pod
-            for pod in self.store.all_objects(POD)
-            if pod["metadata"].get("namespace") == owner["metadata"]["namespace"]
-            and _controlled_by(pod, owner)
-        ]
+        # Only the owner's namespace is listed (and copied): copying every pod in the cluster for
+        # every workload on every sweep made the double quadratic in the number of stores.
+        in_namespace, _ = self.store.list(POD, Filter(owner["metadata"]["namespace"]))
+        pods = [pod for pod in in_namespace if _controlled_by(pod, owner)]
         return [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
 
     def _delete(self, rt: ResourceType, obj: dict[str, Any]) -> None:
