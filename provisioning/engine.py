@@ -159,7 +159,8 @@ def _namespace_labels(store: Store) -> dict[str, str]:
 
 
 class _RunRecorder:
-    """Stores every change-making call of one run as a CommandRecord."""
+    """Stores every change-making call of one run as a CommandRecord (retried through a brief
+    database outage: the call it records has already happened)."""
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
@@ -168,14 +169,16 @@ class _RunRecorder:
     def kube(
         self, argv: list[str], exit_code: int, started_at: datetime, duration: float, output: str
     ) -> None:
-        command_record_create(
-            run_id=self.run_id,
-            tool="kubernetes-api",
-            argv=argv,
-            exit_code=exit_code,
-            started_at=started_at,
-            duration_seconds=duration,
-            output=output,
+        with_database_retry(
+            lambda: command_record_create(
+                run_id=self.run_id,
+                tool="kubernetes-api",
+                argv=argv,
+                exit_code=exit_code,
+                started_at=started_at,
+                duration_seconds=duration,
+                output=output,
+            )
         )
 
     def helm(self, invocation: HelmInvocation) -> None:
@@ -183,14 +186,16 @@ class _RunRecorder:
         output = invocation.stderr
         if invocation.exit_code == 0 and invocation.stdout:
             output = f"{output}\n{_summarise_helm_stdout(invocation.stdout)}".strip()
-        command_record_create(
-            run_id=self.run_id,
-            tool="helm",
-            argv=invocation.argv,
-            exit_code=invocation.exit_code,
-            started_at=invocation.started_at,
-            duration_seconds=invocation.duration_seconds,
-            output=output,
+        with_database_retry(
+            lambda: command_record_create(
+                run_id=self.run_id,
+                tool="helm",
+                argv=invocation.argv,
+                exit_code=invocation.exit_code,
+                started_at=invocation.started_at,
+                duration_seconds=invocation.duration_seconds,
+                output=output,
+            )
         )
 
 
@@ -207,8 +212,10 @@ def _summarise_helm_stdout(stdout: str) -> str:
 
 
 def _step(store: Store, step: str, reason: str) -> None:
-    store_record_event(
-        store_id=store.pk, kind=StoreEventKind.STEP, step=step, reason=reason, actor_label="worker"
+    with_database_retry(
+        lambda: store_record_event(
+            store_id=store.pk, kind=StoreEventKind.STEP, step=step, reason=reason, actor_label="worker"
+        )
     )
 
 
