@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
@@ -54,18 +56,20 @@ def _retry_after(key: str) -> int:
     return max(1, int(started + window - time.time()))
 
 
-def _cache_unreachable(exc: Exception, scope: str) -> None:
-    # Counting attempts must not lock everyone out while the cache's Redis is down: the check is
+@contextmanager
+def _skipped_while_cache_unreachable(scope: str) -> Iterator[None]:
+    # Counting attempts must not lock everyone out while the cache's Redis is down: the limit is
     # skipped (and logged) until it is back, like the API throttles.
-    logger.warning("%s rate limit skipped, the cache is unreachable: %s", scope, exc)
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        logger.warning("%s rate limit skipped, the cache is unreachable: %s", scope, exc)
 
 
 def rate_limit_check(*, scope: str, values: list[str]) -> None:
     """Raise TooManyAttempts if any of `values` (an IP, an email) used up its attempts in `scope`."""
-    try:
+    with _skipped_while_cache_unreachable(scope):
         _check(scope, values)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        _cache_unreachable(exc, scope)
 
 
 def _check(scope: str, values: list[str]) -> None:
@@ -84,10 +88,8 @@ def _check(scope: str, values: list[str]) -> None:
 
 def rate_limit_hit(*, scope: str, values: list[str]) -> None:
     """Count one attempt for each of `values` in `scope`."""
-    try:
+    with _skipped_while_cache_unreachable(scope):
         _hit(scope, values)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        _cache_unreachable(exc, scope)
 
 
 def _hit(scope: str, values: list[str]) -> None:
