@@ -1,0 +1,40 @@
+"""The embedded broker: kombu's filesystem transport, with messages that appear only when complete.
+
+kombu's own filesystem transport creates the message file under its final name and then writes it,
+so a consumer polling the folder can move and read a file that is still empty and crash the worker
+with a JSONDecodeError (seen in CI). Here the message is written to a hidden temporary file and
+renamed into place, which is atomic on one filesystem; consumers only pick up `*.<queue>.msg` names.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from time import monotonic
+from typing import Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        final = os.path.join(self.data_folder_out, f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg")
+        descriptor, temporary = tempfile.mkstemp(prefix=".incoming-", dir=self.data_folder_out)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(str_to_bytes(dumps(payload)))
+            os.replace(temporary, final)
+        except OSError as exc:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise ChannelError(f"Cannot add a message to {self.data_folder_out!r}") from exc
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
