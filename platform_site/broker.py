@@ -8,6 +8,7 @@ renamed into place, which is atomic on one filesystem; consumers only pick up `*
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -29,10 +30,8 @@ class Channel(filesystem.Channel):
                 handle.write(str_to_bytes(dumps(payload)))
             os.replace(temporary, final)
         except OSError as exc:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(temporary)
-            except OSError:
-                pass
             raise ChannelError(f"Cannot add a message to {self.data_folder_out!r}") from exc
 
 

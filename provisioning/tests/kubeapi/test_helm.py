@@ -14,23 +14,18 @@ def _condition(obj: dict, kind: str) -> str | None:
     return next((c["status"] for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind), None)
 
 
+def _install_web(helm, chart, message):
+    """Install or upgrade the `web` release in `shop`, waiting and rolling back like the platform does."""
+    helm.run(
+        "upgrade", "--install", "web", str(chart), "-n", "shop",
+        *helm.wait, *helm.rollback_on_failure, "--timeout", "30s", "--set", f"message={message}",
+    )  # fmt: skip
+
+
 def test_install_upgrade_status_and_uninstall(kube_api: KubeApiDouble, helm: Tool, tiny_chart: Path) -> None:
     kube_api.create("namespaces", {"metadata": {"name": "shop"}})
 
-    helm.run(
-        "upgrade",
-        "--install",
-        "web",
-        str(tiny_chart),
-        "-n",
-        "shop",
-        *helm.wait,
-        *helm.rollback_on_failure,
-        "--timeout",
-        "30s",
-        "--set",
-        "message=hello-install",
-    )
+    _install_web(helm, tiny_chart, "hello-install")
     # A second release creates its namespace (helm 3 POSTs it, helm 4 server-side applies it).
     helm.run("upgrade", "--install", "side", str(tiny_chart), "-n", "fresh", "--create-namespace")
 
@@ -47,20 +42,7 @@ def test_install_upgrade_status_and_uninstall(kube_api: KubeApiDouble, helm: Too
         for r in kube_api.requests()
     )
 
-    helm.run(
-        "upgrade",
-        "--install",
-        "web",
-        str(tiny_chart),
-        "-n",
-        "shop",
-        *helm.wait,
-        *helm.rollback_on_failure,
-        "--timeout",
-        "30s",
-        "--set",
-        "message=hello-upgrade",
-    )
+    _install_web(helm, tiny_chart, "hello-upgrade")
 
     status = helm.json("status", "web", "-n", "shop")
     assert status["info"]["status"] == "deployed"
