@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DJANGO_SETTINGS_MODULE := platform_site.settings
 
-.PHONY: install tools run demo worker test lint fmt migrate bench clean
+.PHONY: install tools cluster run demo worker test lint fmt migrate bench clean
 
 # Create the virtualenv and install pinned dependencies (re-runs only when requirements change).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -14,9 +14,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
-# Pinned, checksum-verified helm3, helm4 and kubectl into .tools/bin.
+# Pinned, checksum-verified helm3, helm4 and kubectl into .tools/bin; the real cluster's binaries
+# (kube-apiserver, etcd, kwok, ...) built from Go modules into .tools/cluster (cached; skipped without Go).
 tools:
 	bash deploy/tools/install-helm.sh
+	bash deploy/cluster/build.sh
+
+# A real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes) in the foreground.
+cluster: install tools
+	$(BIN)/python -m localcluster
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
