@@ -6,7 +6,11 @@ import pytest
 
 from stores.tests.factories import MembershipFactory
 
-pytest_plugins = ["provisioning.testing.kubeapi.pytest_plugin", "provisioning.testing.stack"]
+pytest_plugins = [
+    "provisioning.testing.kubeapi.pytest_plugin",
+    "provisioning.testing.stack",
+    "testkit.plugins.real_cluster",
+]
 
 
 @pytest.fixture

@@ -123,7 +123,8 @@ def worker_environment(kube_api: Any, helm_binary: Path | str, **overrides: str)
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "KUBECONFIG": str(kube_api.kubeconfig_path),
             "HELM_BINARY": str(helm_binary),
-            "CLUSTER_IS_SIMULATED": "1",
+            # The API double simulates a cluster; a LocalCluster is a real control plane.
+            "CLUSTER_IS_SIMULATED": "1" if getattr(kube_api, "is_simulated", True) else "",
             "PROVISIONING_TIMEOUT": "30",
             "TEARDOWN_NAMESPACE_TIMEOUT": "20",
             "PYTHONUNBUFFERED": "1",

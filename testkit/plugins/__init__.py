@@ -1,0 +1,1 @@
+"""pytest plugins, loaded from the root conftest.py through `pytest_plugins`."""

@@ -1,0 +1,109 @@
+"""The real control plane for tests: `real_cluster` (one per session) and `fresh_cluster` (one per test).
+
+Tests that use them carry `@pytest.mark.real_cluster`, so `pytest -m real_cluster` runs exactly that
+layer. Without the binaries (no Go on the machine) those tests are skipped with one summary line;
+with `CI=true` a missing binary is a failure instead, so CI can never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import urllib.error
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localcluster import BinariesMissing, ClusterBinaries, LocalCluster
+from localcluster.cluster import NEVER_READY_LABEL
+
+REAL_LAYERS = ("real_cluster", "real_node", "netpol")
+MANAGED_NAMESPACES = "app.kubernetes.io/managed-by=store-platform"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _binaries_problem() -> str | None:
+    try:
+        ClusterBinaries.find()
+    except BinariesMissing as exc:
+        return str(exc)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problem = _binaries_problem()
+    if problem is None:
+        return
+    layered = [item for item in items if any(item.get_closest_marker(m) for m in REAL_LAYERS)]
+    config.stash[_skipped_key] = (len(layered), problem)
+    if _in_ci():
+        # Collected, then failed: CI reports each one, and the run is red.
+        for item in layered:
+            item.add_marker(pytest.mark.usefixtures("_fail_without_cluster_binaries"))
+        return
+    for item in layered:
+        item.add_marker(pytest.mark.skip(reason=problem))
+
+
+_skipped_key = pytest.StashKey[tuple[int, str]]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:  # noqa: ARG001
+    if _skipped_key in config.stash:
+        count, problem = config.stash[_skipped_key]
+        if count and not _in_ci():
+            terminalreporter.write_line(f"real-cluster layer: {count} tests skipped: {problem}", yellow=True)
+
+
+@pytest.fixture
+def _fail_without_cluster_binaries() -> None:
+    pytest.fail(f"CI=true and {_binaries_problem()}")
+
+
+def clean_store_namespaces(cluster: LocalCluster) -> None:
+    """Delete every store namespace and test stage left by a test (without waiting for them to go)."""
+    with contextlib.suppress(urllib.error.URLError, OSError):
+        namespaces = cluster.request("GET", f"/api/v1/namespaces?labelSelector={MANAGED_NAMESPACES}")
+        for namespace in namespaces["items"]:
+            if "deletionTimestamp" not in namespace["metadata"]:
+                cluster.request("DELETE", f"/api/v1/namespaces/{namespace['metadata']['name']}")
+        stages = cluster.request("GET", "/apis/kwok.x-k8s.io/v1alpha1/stages")
+        for stage in stages["items"]:
+            if stage["metadata"]["name"].startswith("never-ready-"):
+                cluster.request("DELETE", f"/apis/kwok.x-k8s.io/v1alpha1/stages/{stage['metadata']['name']}")
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One real control plane for the whole session (started on first use, ~10 s)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("real-cluster"), name="session")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(real_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """The session's control plane, with the store namespaces this test made deleted afterwards."""
+    yield real_cluster
+    clean_store_namespaces(real_cluster)
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A control plane of this test's own (for tests that stop components or change cluster-wide state)."""
+    cluster = LocalCluster(tmp_path / "cluster", name="fresh")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+__all__ = ["NEVER_READY_LABEL", "clean_store_namespaces"]
