@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 from kubernetes.client import ApiClient, ApiException
@@ -270,6 +271,20 @@ def _provision(run: ProvisioningRun, access: ClusterAccess) -> RunOutcome:
     except HelmError as exc:
         diagnostics = _diagnostics(api, store.namespace) if isinstance(exc, HelmTimeout) else ""
         return _fail_provision(run, store, _plain_reason(exc, diagnostics), recorder, transient=False)
+    except SoftTimeLimitExceeded:
+        # The task's soft limit (PROVISIONING_TIMEOUT): HelmClient has already sent helm SIGTERM and
+        # waited for it to roll back, so the run can be finished here with the cluster's reason.
+        reason = (
+            f"The store's workloads did not become ready within the {settings.PROVISIONING_TIMEOUT} s "
+            "provisioning budget, so the install was rolled back."
+        )
+        return _fail_provision(
+            run,
+            store,
+            _plain_reason(Exception(reason), _diagnostics(api, store.namespace)),
+            recorder,
+            transient=False,
+        )
     except (ApiException, HTTPError, OSError, cluster.NamespaceNotOurs) as exc:
         # 403 counts as transient: a RoleBinding created a moment ago may not be in force yet.
         transient = (
@@ -326,6 +341,12 @@ def _plain_reason(exc: BaseException, diagnostics: str = "") -> str:
         text = f"The Kubernetes API refused a request ({exc.status} {exc.reason})."
     else:
         text = f"{exc}"
+    if "exceeded quota" in diagnostics:
+        # The ResourceQuota admission plugin refused the pods: no wait or retry can fix that.
+        text = (
+            "The cluster refused the store's pods because they exceed the plan's resource quota; "
+            f"give the plan more CPU or memory for this engine, then retry. {text}"
+        )
     if diagnostics:
         text = f"{text}\nWhat the cluster reported:\n{diagnostics}"
     return redact(text)
@@ -382,6 +403,14 @@ def _teardown(run: ProvisioningRun, access: ClusterAccess) -> RunOutcome:
         )
     except (HelmError, ApiException, HTTPError, OSError, ClusterNotConfigured) as exc:
         return _fail_teardown(run, store, f"Teardown could not finish: {_plain_reason(exc)}", recorder)
+    except SoftTimeLimitExceeded:
+        return _fail_teardown(
+            run,
+            store,
+            f"Teardown did not finish within the {settings.PROVISIONING_TIMEOUT} s provisioning budget; "
+            "retry it once the cluster is healthy.",
+            recorder,
+        )
     finally:
         if api is not None:
             api.close()

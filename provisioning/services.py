@@ -72,7 +72,15 @@ def provisioning_run_dispatch(*, run_id: int, countdown: float | None = None) ->
     if run is None:
         return False
     try:
-        execute_run.apply_async(args=[run.pk], task_id=run.celery_task_id, countdown=countdown)
+        # time limits of None: apply_async would otherwise copy the *sender's* task_soft_time_limit into
+        # the message and override the worker's own budget, which its helm --timeout is derived from.
+        execute_run.apply_async(
+            args=[run.pk],
+            task_id=run.celery_task_id,
+            countdown=countdown,
+            time_limit=None,
+            soft_time_limit=None,
+        )
     except Exception as exc:  # kombu raises many connection error types; all mean "not sent"
         logger.warning("run %s not dispatched, the reconciler will retry: %s", run_id, redact(str(exc)))
         return False
