@@ -91,12 +91,15 @@ class WorkerProcess:
         return [int(pid) for pid in out.split()]
 
     def kill(self) -> None:
-        """SIGKILL the whole worker (main process and pool), like a node dying."""
+        """SIGKILL the whole worker (main process and pool), like a node dying; returns once the pool's
+        processes are gone (or zombies), so a reaper looking next sees them dead."""
+        children = self.child_pids()
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.process.wait(10)
+        wait_for(lambda: not any(_alive(pid) for pid in children), timeout=10, what="the pool to die")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -111,6 +114,15 @@ class WorkerProcess:
         except ProcessLookupError:
             pass
         self._log.close()
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a SIGKILLed process takes a moment to exit)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def worker_environment(kube_api: Any, helm_binary: Path | str, **overrides: str) -> dict[str, str]:

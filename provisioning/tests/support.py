@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,15 @@ def access_for(kube_api, helm_binary: Path, work_dir: Path) -> ClusterAccess:
             binary=str(helm_binary), kubeconfig=kubeconfig, work_dir=work_dir, on_invocation=on_invocation
         ),
     )
+
+
+def helm_pids(release_namespace: str) -> list[int]:
+    """Process ids of the `helm upgrade --install` processes working on one store namespace."""
+    out = subprocess.run(
+        ["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True, check=False
+    ).stdout
+    return [
+        int(line.split()[0])
+        for line in out.splitlines()
+        if "upgrade --install" in line and release_namespace in line
+    ]

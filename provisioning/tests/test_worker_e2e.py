@@ -13,7 +13,7 @@ from provisioning.models import CommandRecord, ProvisioningRun
 from provisioning.reconcile import reconcile
 from provisioning.services import provisioning_run_dispatch
 from provisioning.testing.stack import wait_for
-from provisioning.tests.support import HELM_BINARIES, access_for, helm_params
+from provisioning.tests.support import HELM_BINARIES, access_for, helm_params, helm_pids
 from stores.choices import StoreStatus
 from stores.models import Store
 from stores.services import store_create, store_request_teardown
@@ -62,17 +62,6 @@ def test_the_same_task_delivered_twice_installs_once(kube_api, tenant, start_wor
     assert run.dispatch_count == 2 and run.status == RunStatus.SUCCEEDED
 
 
-def _helm_pids(release_namespace):
-    out = subprocess.run(
-        ["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True, check=False
-    ).stdout
-    return [
-        int(line.split()[0])
-        for line in out.splitlines()
-        if "upgrade --install" in line and release_namespace in line
-    ]
-
-
 def test_sigkill_mid_helm_is_recovered_by_the_reaper(kube_api, tenant, start_worker, tmp_path):
     helm = HELM_BINARIES["helm4"]
     store, _ = store_create(tenant=tenant, name="killed-mid-helm", engine="woocommerce")
@@ -81,7 +70,7 @@ def test_sigkill_mid_helm_is_recovered_by_the_reaper(kube_api, tenant, start_wor
     wait_for(lambda: _pending_releases(kube_api, store.namespace), timeout=60, what="release pending-install")
 
     worker.kill()
-    for pid in _helm_pids(store.namespace):  # a dead node takes its helm with it
+    for pid in helm_pids(store.namespace):  # a dead node takes its helm with it
         os.kill(pid, signal.SIGKILL)
     run = ProvisioningRun.objects.get(store=store)
     assert run.status == RunStatus.RUNNING
@@ -108,14 +97,14 @@ def test_sigterm_to_the_task_process_reaches_helm_first(kube_api, tenant, start_
     store, _ = store_create(tenant=tenant, name="terminated", engine="woocommerce")
     kube_api.set_never_ready(store.namespace)
     start_worker(kube_api, HELM_BINARIES["helm4"])
-    helm_pids = wait_for(lambda: _helm_pids(store.namespace), timeout=60, what="helm running")
-    task_process = _parent_of(helm_pids[0])
+    running = wait_for(lambda: helm_pids(store.namespace), timeout=60, what="helm running")
+    task_process = _parent_of(running[0])
 
     os.kill(task_process, signal.SIGTERM)
 
     # helm lives in its own session: only the HelmClient's forwarding can have stopped it this fast.
-    wait_for(lambda: not _helm_pids(store.namespace), timeout=40, what="helm to exit after SIGTERM")
-    assert helm_pids
+    wait_for(lambda: not helm_pids(store.namespace), timeout=40, what="helm to exit after SIGTERM")
+    assert running
 
 
 def test_reconciler_redispatches_a_run_the_broker_never_got(kube_api, tenant, start_worker, tmp_path):

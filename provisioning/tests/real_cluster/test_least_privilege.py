@@ -1,0 +1,182 @@
+"""The platform chart's RBAC and admission policy, installed into a real apiserver: a worker holding
+only the platform ServiceAccount's token provisions, upgrades, reconciles, reveals credentials and
+tears down; the same token is refused (403) everything the chart claims it cannot do."""
+
+import pytest
+from django.db import transaction
+from kubernetes import config
+
+from provisioning.choices import RunKind
+from provisioning.credentials import store_credentials_reveal
+from provisioning.engine import ClusterAccess
+from provisioning.reconcile import reconcile
+from provisioning.services import provisioning_run_create
+from provisioning.testing.stack import wait_for
+from provisioning.tests.real_cluster.support import (
+    forbidden,
+    install_platform_identity,
+    release_states,
+    status_of,
+    unique_name,
+)
+from provisioning.tests.support import HELM_BINARIES, access_for
+from stores.choices import StoreStatus
+from stores.models import Store
+from stores.services import store_create, store_request_teardown
+from stores.transitions import store_transition
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
+
+
+@pytest.fixture
+def platform_identity(cluster, tmp_path):
+    return install_platform_identity(cluster, tmp_path)
+
+
+class _TokenCluster:
+    """What start_worker needs: the ServiceAccount's kubeconfig instead of the admin's."""
+
+    is_simulated = False
+
+    def __init__(self, kubeconfig):
+        self.kubeconfig_path = kubeconfig
+
+
+def _reprovision(store: Store) -> None:
+    # What the reconciler does for a drifted store: back to requested, and a new provision run.
+    with transaction.atomic():
+        assert store_transition(
+            store_id=store.pk, to=StoreStatus.REQUESTED, reason="upgrade", only_from=[StoreStatus.READY]
+        )
+        provisioning_run_create(store=store, kind=RunKind.PROVISION)
+
+
+def test_a_worker_with_only_the_platform_token_runs_the_whole_lifecycle(
+    cluster, platform_identity, tenant, start_worker, tmp_path
+):
+    helm = HELM_BINARIES["helm4"]
+    start_worker(
+        _TokenCluster(platform_identity.kubeconfig),
+        helm,
+        PLATFORM_SERVICE_ACCOUNT=platform_identity.setting,
+    )
+    store, _ = store_create(tenant=tenant, name=unique_name("least"), engine="woocommerce")
+    wait_for(lambda: status_of(store) == StoreStatus.READY, timeout=120, what="store ready")
+    binding = cluster.get(
+        "rolebindings", "store-deployer", store.namespace, api="rbac.authorization.k8s.io/v1"
+    )
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform", "namespace": "platform"}]
+
+    _reprovision(store)
+    wait_for(lambda: status_of(store) == StoreStatus.READY, timeout=120, what="store upgraded")
+    revisions = sorted(
+        int(s["metadata"]["labels"]["version"])
+        for s in cluster.objects("secrets", store.namespace, label_selector="owner=helm")
+    )
+    assert revisions == [1, 2] and release_states(cluster, store.namespace) == ["deployed", "superseded"]
+
+    token_access = access_for(_TokenCluster(platform_identity.kubeconfig), helm, tmp_path / "helm")
+    report = reconcile(access=token_access)
+    assert report.errors == []
+    credentials = store_credentials_reveal(
+        store=Store.objects.get(pk=store.pk),
+        actor="test",
+        access=ClusterAccess(
+            api_client_factory=lambda: config.new_client_from_config(
+                config_file=str(platform_identity.kubeconfig)
+            )
+        ),
+    )
+    assert credentials.username and len(credentials.password) >= 20
+
+    store_request_teardown(store=store)
+    wait_for(lambda: status_of(store) == StoreStatus.DELETED, timeout=120, what="store deleted")
+    assert cluster.get("namespaces", store.namespace) is None
+
+
+def test_the_platform_token_is_refused_what_the_chart_never_grants(cluster, platform_identity, tenant):
+    token = platform_identity.token
+
+    def as_platform(method, path, body=None):
+        return lambda: cluster.request(method, path, body, token=token)
+
+    # Secrets outside store namespaces (here kube-system and the platform's own namespace).
+    forbidden(as_platform("GET", "/api/v1/namespaces/kube-system/secrets"))
+    forbidden(as_platform("GET", "/api/v1/namespaces/platform/secrets"))
+    forbidden(as_platform("GET", "/api/v1/secrets"))
+    # Cluster-wide RBAC: no new ClusterRoles or ClusterRoleBindings, no changing existing ones.
+    forbidden(
+        as_platform(
+            "POST",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            {
+                "metadata": {"name": "mine"},
+                "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+            },
+        )
+    )
+    forbidden(
+        as_platform(
+            "POST",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            {
+                "metadata": {"name": "mine"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cluster-admin",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "platform", "namespace": "platform"}],
+            },
+        )
+    )
+    forbidden(
+        as_platform("PATCH", "/apis/rbac.authorization.k8s.io/v1/clusterroles/store-deployer", {"rules": []})
+    )
+    # Pods in kube-system (or anywhere it was not bound).
+    forbidden(
+        as_platform(
+            "POST",
+            "/api/v1/namespaces/kube-system/pods",
+            {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": "busybox"}]}},
+        )
+    )
+
+    # In a store namespace it manages, it may bind store-deployer to itself and nothing else.
+    namespace = f"store-{unique_name('rbac')}"
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"app.kubernetes.io/managed-by": "store-platform"}},
+        }
+    )
+    bindings = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"
+
+    def binding(role: str, subject: str = "platform") -> dict:
+        return {
+            "metadata": {"name": f"to-{role}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": subject, "namespace": "platform"}],
+        }
+
+    # RBAC's escalation check: binding a role needs `bind` on it or every permission it grants.
+    message = forbidden(as_platform("POST", bindings, binding("cluster-admin")))
+    assert "cluster-admin" in message
+    forbidden(as_platform("POST", bindings, binding("admin")))
+    # The admission policy: store-deployer, but to someone else, is refused too.
+    message = forbidden(as_platform("POST", bindings, binding("store-deployer", subject="intruder")))
+    assert "ValidatingAdmissionPolicy" in message
+    # `escalate`: it cannot write a Role granting more than it holds.
+    forbidden(
+        as_platform(
+            "POST",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles",
+            {
+                "metadata": {"name": "more"},
+                "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+            },
+        )
+    )
+    # The allowed case, both ways: the binding the orchestrator makes is admitted.
+    cluster.request("POST", bindings, binding("store-deployer"), token=token)
