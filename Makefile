@@ -41,8 +41,9 @@ worker: migrate
 	$(BIN)/celery -A platform_site worker --beat --loglevel INFO
 
 # The whole test suite. SQLite + filesystem broker by default; set DATABASE_URL / CELERY_BROKER_URL for PostgreSQL + Redis.
+# PYTEST_ARGS narrows it, e.g. PYTEST_ARGS='-m real_cluster' for the real control-plane layer alone.
 test: install tools
-	BROKER_DATA_DIR=$(CURDIR)/var/test-broker-$$$$ $(BIN)/pytest
+	BROKER_DATA_DIR=$(CURDIR)/var/test-broker-$$$$ $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
