@@ -24,6 +24,11 @@ def main() -> None:
     )
     parser.add_argument("--helm-limit", type=int, default=4, help="PROVISIONING_CONCURRENCY for the burst")
     parser.add_argument("--sizes", default="1000,10000,50000", help="store counts for list scaling")
+    parser.add_argument(
+        "--targets",
+        default="double,real",
+        help="Kubernetes APIs for the overhead and concurrency benchmarks, side by side in one run",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
@@ -46,19 +51,38 @@ def main() -> None:
 
     django.setup()
     from bench import concurrency, list_scaling, provision_overhead
+    from bench.environment import real_cluster_available
+
+    targets = [target for target in args.targets.split(",") if target]
+    missing = real_cluster_available()
+    if "real" in targets and missing:
+        print(f"Real control plane skipped: {missing}")
+        targets.remove("real")
 
     print(f"Machine: {machine_description()}")
     print(f"Database: {os.environ['DATABASE_URL'].split('@')[-1]}  Broker: {os.environ['CELERY_BROKER_URL']}")
     results: dict[str, dict[str, object]] = {}
+    runs: list[tuple[str, object]] = []
     for name in args.only:
-        started = time.monotonic()
         if name == "provision_overhead":
-            results[name] = provision_overhead.run(stores=args.stores)
+            runs += [
+                (f"{name} [{t}]", lambda t=t: provision_overhead.run(stores=args.stores, target=t))
+                for t in targets
+            ]
         elif name == "concurrency":
-            results[name] = concurrency.run(stores=args.burst, helm_limit=args.helm_limit)
+            runs += [
+                (
+                    f"{name} [{t}]",
+                    lambda t=t: concurrency.run(stores=args.burst, helm_limit=args.helm_limit, target=t),
+                )
+                for t in targets
+            ]
         else:
-            results[name] = list_scaling.run(tuple(int(size) for size in args.sizes.split(",")))
-        results[name]["benchmark seconds"] = round(time.monotonic() - started, 1)
+            runs.append((name, lambda: list_scaling.run(tuple(int(size) for size in args.sizes.split(",")))))
+    for label, benchmark in runs:
+        started = time.monotonic()
+        results[label] = benchmark()  # type: ignore[operator]
+        results[label]["benchmark seconds"] = round(time.monotonic() - started, 1)
 
     width = max(len(key) for figures in results.values() for key in figures) + 2
     for name, figures in results.items():

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import connections
 from django.test import Client
 
-from bench.environment import peak_rss_mib, start_kube_double, start_worker
+from bench.environment import peak_rss_mib, start_kube_target, start_worker
 from bench.fixtures import merchant
 from provisioning.models import CommandRecord
 from stores.choices import StoreStatus
@@ -37,8 +37,8 @@ def _helm_processes(root_pid: int) -> int:
     return count
 
 
-def run(stores: int = 50, workers: int = 4, helm_limit: int = 4) -> dict[str, object]:
-    double = start_kube_double()
+def run(stores: int = 50, workers: int = 4, helm_limit: int = 4, target: str = "double") -> dict[str, object]:
+    kube = start_kube_target(target, stores=stores)
     worker = start_worker(concurrency=workers, PROVISIONING_CONCURRENCY=str(helm_limit))
     peak, sampling = 0, True
 
@@ -51,14 +51,14 @@ def run(stores: int = 50, workers: int = 4, helm_limit: int = 4) -> dict[str, ob
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        _, tenant, token = merchant("concurrency")
+        _, tenant, token = merchant(f"concurrency-{target}")
 
         def create(index: int) -> int:
             try:
                 client = Client(HTTP_AUTHORIZATION=f"Token {token}")
                 response = client.post(
                     "/api/v1/stores/",
-                    {"name": f"burst-{index:03d}", "engine": "woocommerce"},
+                    {"name": f"burst-{target}-{index:03d}", "engine": "woocommerce"},
                     content_type="application/json",
                 )
                 return response.status_code
@@ -84,6 +84,7 @@ def run(stores: int = 50, workers: int = 4, helm_limit: int = 4) -> dict[str, ob
         ]
         worker_rss = max(peak_rss_mib(pid) for pid in worker.tree_pids())
         return {
+            "target": target,
             "stores": stores,
             "worker processes": workers,
             "PROVISIONING_CONCURRENCY": helm_limit,
@@ -95,4 +96,4 @@ def run(stores: int = 50, workers: int = 4, helm_limit: int = 4) -> dict[str, ob
     finally:
         sampling = False
         worker.stop()
-        double.stop()
+        kube.stop()

@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,6 +148,47 @@ def start_kube_double(ready_delay: float = 0.3) -> Process:
     double.wait_for_output("READY")
     os.environ["KUBECONFIG"] = str(kubeconfig)
     return double
+
+
+class KubeTarget:
+    """The Kubernetes API a benchmark provisions against: the double, or a real control plane."""
+
+    def __init__(self, name: str, stop: Callable[[], None]) -> None:
+        self.name = name
+        self.stop = stop
+
+
+def real_cluster_available() -> str | None:
+    """None when the real control plane's binaries are built, else why not (one line)."""
+    from localcluster import BinariesMissing, ClusterBinaries
+
+    try:
+        ClusterBinaries.find()
+    except BinariesMissing as exc:
+        return str(exc)
+    return None
+
+
+def start_kube_target(target: str, *, stores: int = 50) -> KubeTarget:
+    """Start `target` ("double" or "real") and point KUBECONFIG (and the worker) at it."""
+    if target == "double":
+        os.environ["CLUSTER_IS_SIMULATED"] = "1"
+        double = start_kube_double()
+        return KubeTarget("double", double.stop)
+    import shutil
+
+    from localcluster import FakeNode, LocalCluster
+
+    work_dir = WORK_DIR / "cluster"
+    shutil.rmtree(work_dir, ignore_errors=True)
+    # kwok nodes cost nothing to run: size them so every store of the run fits on them.
+    nodes = tuple(
+        FakeNode(f"bench-node-{i}", cpu="16", memory="64Gi", pods=250) for i in range(max(2, stores // 25))
+    )
+    cluster = LocalCluster(work_dir, nodes=nodes, name="bench").start()
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    os.environ["CLUSTER_IS_SIMULATED"] = ""
+    return KubeTarget("real", cluster.stop)
 
 
 def start_worker(concurrency: int, name: str = "worker", **env: str) -> Process:

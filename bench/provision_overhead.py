@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.test import Client
 
-from bench.environment import median, percentile, start_kube_double, start_worker
+from bench.environment import median, percentile, start_kube_target, start_worker
 from bench.fixtures import merchant
 from provisioning.models import CommandRecord, ProvisioningRun
 from stores.choices import StoreEventKind, StoreStatus
@@ -35,15 +35,15 @@ def _wait_ready(name: str, timeout: float = 120) -> Store:
     raise RuntimeError(f"{name} not ready after {timeout} s")
 
 
-def run(stores: int = 20) -> dict[str, object]:
-    double = start_kube_double()
+def run(stores: int = 20, target: str = "double") -> dict[str, object]:
+    kube = start_kube_target(target, stores=stores)
     worker = start_worker(concurrency=1)
     try:
-        _, _, token = merchant("overhead")
+        _, _, token = merchant(f"overhead-{target}")
         client = Client(HTTP_AUTHORIZATION=f"Token {token}")
         rows = []
         for index in range(stores):
-            name = f"overhead-{index:03d}"
+            name = f"overhead-{target}-{index:03d}"
             requested = time.time()
             response = client.post(
                 "/api/v1/stores/", {"name": name, "engine": "woocommerce"}, content_type="application/json"
@@ -72,7 +72,9 @@ def run(stores: int = 20) -> dict[str, object]:
             )
         queue = [row["queue"] * 1000 for row in rows]
         return {
+            "target": target,
             "stores": stores,
+            "median helm seconds per store": round(median([row["helm"] for row in rows]), 2),
             "median overhead %": round(median([row["overhead"] for row in rows]) * 100, 2),
             "breakdown median ms": {
                 key: round(median([row[key] for row in rows]) * 1000, 1)
@@ -92,4 +94,4 @@ def run(stores: int = 20) -> dict[str, object]:
         }
     finally:
         worker.stop()
-        double.stop()
+        kube.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -10,6 +11,16 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGKILL when the launcher dies, however it dies,
+    so a crashed test run never leaves an apiserver or a kubelet behind (prctl(2) PR_SET_PDEATHSIG).
+    SIGKILL, not SIGTERM: an apiserver whose etcd went too would wait out a graceful shutdown."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class ComponentFailed(RuntimeError):
@@ -68,6 +79,7 @@ class Component:
                 stdin=subprocess.DEVNULL,
                 env=self.env if self.env is not None else dict(os.environ),
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads fork here, and it must run pre-exec
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -289,6 +289,8 @@ HELM_BINARY = env.str("HELM_BINARY", default="")
 TOOLS_BIN_DIR = BASE_DIR / ".tools" / "bin"
 # Set by `make demo`: every page says the cluster is simulated.
 CLUSTER_IS_SIMULATED = env.bool("CLUSTER_IS_SIMULATED", default=False)
+# Set by `make demo` on the real control plane of `make cluster`: its nodes are kwok's, no pods run.
+CLUSTER_NODES_SIMULATED = env.bool("CLUSTER_NODES_SIMULATED", default=False)
 
 # ---------------------------------------------------------------------------------------------------
 # The provisioning time budget — one number drives every limit

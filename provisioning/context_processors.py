@@ -18,6 +18,12 @@ def cluster_banner(request: HttpRequest) -> dict[str, Any]:
             "not real pods. Nothing here is reachable on the internet.",
             "cluster_banner_kind": "simulated",
         }
+    if settings.CLUSTER_NODES_SIMULATED:
+        return {
+            "cluster_banner": "Real Kubernetes control plane with simulated (kwok) nodes: stores are "
+            "admitted, scheduled and torn down for real, but no containers run.",
+            "cluster_banner_kind": "simulated",
+        }
     status = cluster_status()
     if not status.reachable:
         return {

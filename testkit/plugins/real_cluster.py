@@ -38,13 +38,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     problem = _binaries_problem()
     if problem is None:
         return
+    if _in_ci():
+        return  # collected and run: their cluster fixtures fail with the reason, and CI is red
     layered = [item for item in items if any(item.get_closest_marker(m) for m in REAL_LAYERS)]
     config.stash[_skipped_key] = (len(layered), problem)
-    if _in_ci():
-        # Collected, then failed: CI reports each one, and the run is red.
-        for item in layered:
-            item.add_marker(pytest.mark.usefixtures("_fail_without_cluster_binaries"))
-        return
     for item in layered:
         item.add_marker(pytest.mark.skip(reason=problem))
 
@@ -59,9 +56,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(f"real-cluster layer: {count} tests skipped: {problem}", yellow=True)
 
 
-@pytest.fixture
-def _fail_without_cluster_binaries() -> None:
-    pytest.fail(f"CI=true and {_binaries_problem()}")
+def _new_cluster(work_dir: Path, name: str) -> LocalCluster:
+    try:
+        return LocalCluster(work_dir, name=name)
+    except BinariesMissing as exc:
+        if _in_ci():
+            pytest.fail(f"CI=true and {exc}")
+        pytest.skip(str(exc))
 
 
 def clean_store_namespaces(cluster: LocalCluster) -> None:
@@ -80,7 +81,7 @@ def clean_store_namespaces(cluster: LocalCluster) -> None:
 @pytest.fixture(scope="session")
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One real control plane for the whole session (started on first use, ~10 s)."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("real-cluster"), name="session")
+    cluster = _new_cluster(tmp_path_factory.mktemp("real-cluster"), "session")
     cluster.start()
     try:
         yield cluster
@@ -98,7 +99,7 @@ def cluster(real_cluster: LocalCluster) -> Iterator[LocalCluster]:
 @pytest.fixture
 def fresh_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     """A control plane of this test's own (for tests that stop components or change cluster-wide state)."""
-    cluster = LocalCluster(tmp_path / "cluster", name="fresh")
+    cluster = _new_cluster(tmp_path / "cluster", "fresh")
     cluster.start()
     try:
         yield cluster
