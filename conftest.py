@@ -7,8 +7,8 @@ import pytest
 from stores.tests.factories import MembershipFactory
 
 pytest_plugins = [
-    "provisioning.testing.kubeapi.pytest_plugin",
-    "provisioning.testing.stack",
+    "testkit.plugins.kube_double",
+    "testkit.plugins.worker",
     "testkit.plugins.real_cluster",
 ]
 

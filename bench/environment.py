@@ -142,7 +142,7 @@ def start_kube_double(ready_delay: float = 0.3) -> Process:
     kubeconfig.unlink(missing_ok=True)
     double = Process(
         "kubeapi",
-        [sys.executable, "-m", "provisioning.testing.kubeapi", "--port", "0", "--kubeconfig", str(kubeconfig),
+        [sys.executable, "-m", "kubeapi_double", "--port", "0", "--kubeconfig", str(kubeconfig),
          "--ready-delay", str(ready_delay)],
     )  # fmt: skip
     double.wait_for_output("READY")

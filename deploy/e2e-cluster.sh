@@ -5,7 +5,7 @@
 #
 # For each engine it creates a store through the platform API, waits for it to be ready, fetches the
 # storefront, reveals the admin credentials and places a Cash on Delivery order for "Test Product"
-# with the store client (python -m provisioning.storefront place-order, which also confirms the order
+# with the store client (python -m testkit.storefront place-order, which also confirms the order
 # through the store's admin API); then deletes every store and checks that the namespaces and their
 # volumes are gone. Every step is printed; the first failure stops the run with a non-zero exit.
 set -Eeuo pipefail
@@ -69,7 +69,7 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 poll="${E2E_POLL_SECONDS:-5}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-storefront_module="${E2E_STOREFRONT_MODULE:-provisioning.storefront}"
+storefront_module="${E2E_STOREFRONT_MODULE:-testkit.storefront}"
 
 step_no=0
 current_step="start"

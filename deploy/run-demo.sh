@@ -42,7 +42,7 @@ else
   export CLUSTER_IS_SIMULATED=1
   export KUBECONFIG="$PWD/$demo_dir/kubeconfig"
   rm -f "$KUBECONFIG"
-  "$bin/python" -m provisioning.testing.kubeapi --port "${KUBEAPI_PORT:-0}" --kubeconfig "$KUBECONFIG" \
+  "$bin/python" -m kubeapi_double --port "${KUBEAPI_PORT:-0}" --kubeconfig "$KUBECONFIG" \
     --ready-delay "${KUBEAPI_READY_DELAY:-2}" > "$demo_dir/kubeapi.log" 2>&1 &
   started_pid=$!
   for _ in $(seq 1 50); do

@@ -280,7 +280,7 @@ def test_issue_token_makes_a_tenant_and_a_working_api_token() -> None:
 
 
 def test_the_real_store_client_accepts_the_arguments_the_script_passes() -> None:
-    """The contract with provisioning.storefront: the same flags parse, and the password variable is
+    """The contract with testkit.storefront: the same flags parse, and the password variable is
     what it reads (unset here, so it stops right after parsing, before any network call)."""
     environment = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT)}
     script = SCRIPT.read_text()
@@ -293,7 +293,7 @@ def test_the_real_store_client_accepts_the_arguments_the_script_passes() -> None
         [
             sys.executable,
             "-m",
-            "provisioning.storefront",
+            "testkit.storefront",
             "place-order",
             "--engine",
             "medusa",

@@ -14,11 +14,11 @@ import pytest
 from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
 from provisioning.reconcile import reconcile
-from provisioning.testing.stack import wait_for
 from provisioning.tests.support import HELM_BINARIES, access_for
 from stores.choices import StoreStatus
 from stores.models import Store
 from stores.services import store_create, store_request_teardown
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.storefront import MedusaStoreClient
-from provisioning.storefront.http import HttpSession
+from testkit.storefront import MedusaStoreClient
+from testkit.storefront.http import HttpSession
 
 pytestmark = pytest.mark.slow
 
@@ -395,7 +395,7 @@ def test_an_order_is_placed_authorized_and_captured(medusa: Run) -> None:
 
 def test_the_cli_places_an_order_with_the_password_from_the_environment(medusa: Run) -> None:
     env = {**_base_env(), "STORE_ADMIN_PASSWORD": medusa.admin_password}
-    argv = [sys.executable, "-m", "provisioning.storefront", "place-order", "--engine", "medusa"]
+    argv = [sys.executable, "-m", "testkit.storefront", "place-order", "--engine", "medusa"]
     argv += ["--store-url", medusa.base_url, "--admin-user", medusa.admin_email]
     started = time.monotonic()
     result = subprocess.run(

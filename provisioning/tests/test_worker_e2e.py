@@ -12,11 +12,11 @@ from provisioning.engine import ClusterAccess
 from provisioning.models import CommandRecord, ProvisioningRun
 from provisioning.reconcile import reconcile
 from provisioning.services import provisioning_run_dispatch
-from provisioning.testing.stack import wait_for
 from provisioning.tests.support import HELM_BINARIES, access_for, helm_params, helm_pids
 from stores.choices import StoreStatus
 from stores.models import Store
 from stores.services import store_create, store_request_teardown
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -111,7 +111,7 @@ def test_reconciler_redispatches_a_run_the_broker_never_got(kube_api, tenant, st
     store, _ = store_create(tenant=tenant, name="never-sent", engine="woocommerce")
     run = ProvisioningRun.objects.get(store=store)
     ProvisioningRun.objects.filter(pk=run.pk).update(dispatch_count=0)
-    from provisioning.testing.stack import purge_broker
+    from testkit.plugins.worker import purge_broker
 
     purge_broker()  # the message is lost, as if the broker had been down at commit time
     ProvisioningRun.objects.filter(pk=run.pk).update(created_at=run.created_at.replace(year=2000))

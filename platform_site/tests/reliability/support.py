@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioning.testing.stack import test_database_url, wait_for
+from testkit.plugins.worker import test_database_url
+from testkit.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -14,10 +14,10 @@ from platform_site.tests.reliability.support import free_port, http, web_process
 from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
 from provisioning.reconcile import reconcile
-from provisioning.testing.stack import wait_for
 from provisioning.tests.support import HELM_BINARIES, access_for
 from stores.choices import StoreStatus
 from stores.models import Store
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

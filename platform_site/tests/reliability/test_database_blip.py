@@ -15,11 +15,11 @@ from django.db import connection
 
 from provisioning.choices import RunStatus
 from provisioning.models import CommandRecord, ProvisioningRun
-from provisioning.testing.stack import wait_for
 from provisioning.tests.support import HELM_BINARIES
 from stores.choices import StoreEventKind, StoreStatus
 from stores.models import Store, StoreEvent
 from stores.services import store_create
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

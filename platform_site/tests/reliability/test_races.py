@@ -20,13 +20,13 @@ from provisioning.engine import provisioning_run_execute
 from provisioning.models import ProvisioningRun
 from provisioning.reconcile import reconcile
 from provisioning.services import provisioning_run_claim, run_transition
-from provisioning.testing.stack import wait_for
 from provisioning.tests.support import HELM_BINARIES, access_for
 from stores.choices import StoreStatus
 from stores.exceptions import InvalidStoreState
 from stores.models import Plan, Store
 from stores.services import store_create, store_request_teardown, store_retry
 from stores.transitions import store_transition
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

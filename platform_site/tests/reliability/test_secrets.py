@@ -27,10 +27,10 @@ from platform_site.tests.reliability.support import helm_processes
 from provisioning.engines import CREDENTIALS_OBJECT_NAME, ENGINES
 from provisioning.models import CommandRecord, ProvisioningRun
 from provisioning.tasks import execute_run
-from provisioning.testing.stack import wait_for
 from provisioning.tests.support import HELM_BINARIES
 from stores.choices import StoreStatus
 from stores.models import Store
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

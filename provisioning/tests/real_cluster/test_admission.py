@@ -6,7 +6,6 @@ import urllib.error
 
 import pytest
 
-from provisioning.testing.stack import wait_for
 from provisioning.tests.real_cluster.support import (
     forbidden,
     install_platform_identity,
@@ -19,6 +18,7 @@ from provisioning.tests.support import HELM_BINARIES
 from stores.choices import StoreStatus
 from stores.models import PlanResources
 from stores.services import store_create
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
 

@@ -10,11 +10,11 @@ import pytest
 from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
 from provisioning.reconcile import reconcile
-from provisioning.testing.stack import wait_for
 from provisioning.tests.real_cluster.support import release_states, status_of, unique_name
 from provisioning.tests.support import HELM_BINARIES, access_for, helm_pids
 from stores.choices import StoreEventKind, StoreStatus
 from stores.services import store_create
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
 

@@ -11,7 +11,6 @@ from provisioning.credentials import store_credentials_reveal
 from provisioning.engine import ClusterAccess
 from provisioning.reconcile import reconcile
 from provisioning.services import provisioning_run_create
-from provisioning.testing.stack import wait_for
 from provisioning.tests.real_cluster.support import (
     forbidden,
     install_platform_identity,
@@ -24,6 +23,7 @@ from stores.choices import StoreStatus
 from stores.models import Store
 from stores.services import store_create, store_request_teardown
 from stores.transitions import store_transition
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
 

@@ -4,7 +4,6 @@ scheduler placing pods on kwok nodes, and the real namespace controller cleaning
 
 import pytest
 
-from provisioning.testing.stack import wait_for
 from provisioning.tests.real_cluster.support import (
     reason_of,
     release_states,
@@ -16,6 +15,7 @@ from provisioning.tests.support import HELM_BINARIES, helm_params
 from stores.choices import StoreStatus
 from stores.exceptions import StoreNameTaken
 from stores.services import store_create, store_request_teardown, store_retry
+from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
 

@@ -20,21 +20,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from testkit.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(
-    predicate: Callable[[], Any], *, timeout: float, interval: float = 0.2, what: str = "condition"
-) -> Any:
-    """Poll until `predicate()` is truthy; fail the test with `what` when `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def test_database_url() -> str:

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from provisioning.storefront import MedusaStoreClient, StoreStepError, WooCommerceStoreClient
-from provisioning.storefront.__main__ import main
-from provisioning.storefront.http import HttpSession
+from testkit.storefront import MedusaStoreClient, StoreStepError, WooCommerceStoreClient
+from testkit.storefront.__main__ import main
+from testkit.storefront.http import HttpSession
 
 ADMIN = "shopadmin"
 ACCOUNT_PASSWORD = "account pass äö"

@@ -3,8 +3,8 @@
 See README.md in this directory for what it implements and what it cannot prove.
 """
 
-from provisioning.testing.kubeapi.controllers import NEVER_READY_ANNOTATION, NEVER_READY_IMAGE_MARKER
-from provisioning.testing.kubeapi.server import CONTEXT_NAME, KubeApiDouble, RequestRecord
+from kubeapi_double.controllers import NEVER_READY_ANNOTATION, NEVER_READY_IMAGE_MARKER
+from kubeapi_double.server import CONTEXT_NAME, KubeApiDouble, RequestRecord
 
 __all__ = [
     "CONTEXT_NAME",

@@ -17,10 +17,10 @@ import threading
 import time
 from typing import Any
 
-from provisioning.testing.kubeapi import errors
-from provisioning.testing.kubeapi.resources import ResourceType, lookup
-from provisioning.testing.kubeapi.selectors import Filter
-from provisioning.testing.kubeapi.state import NAMESPACE, Store, now_timestamp, random_suffix
+from kubeapi_double import errors
+from kubeapi_double.resources import ResourceType, lookup
+from kubeapi_double.selectors import Filter
+from kubeapi_double.state import NAMESPACE, Store, now_timestamp, random_suffix
 
 NEVER_READY_ANNOTATION = "kubeapi-double.test/never-ready"
 NEVER_READY_IMAGE_MARKER = "never-ready"

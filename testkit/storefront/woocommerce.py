@@ -18,8 +18,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from provisioning.storefront.base import PlacedOrder, StoreClient, field_of
-from provisioning.storefront.http import Response
+from testkit.storefront.base import PlacedOrder, StoreClient, field_of
+from testkit.storefront.http import Response
 
 STORE_API = "/wp-json/wc/store/v1"
 PAYMENT_METHOD = "cod"

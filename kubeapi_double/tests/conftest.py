@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-# The fixture itself lives in the plugin other test suites load with pytest_plugins.
-from provisioning.testing.kubeapi.pytest_plugin import kube_api  # noqa: F401
-from provisioning.testing.kubeapi.server import KubeApiDouble
+from kubeapi_double.server import KubeApiDouble
 
-TOOLS_BIN = Path(__file__).resolve().parents[3] / ".tools" / "bin"
+# The fixture itself lives in the plugin other test suites load with pytest_plugins.
+from testkit.plugins.kube_double import kube_api  # noqa: F401
+
+TOOLS_BIN = Path(__file__).resolve().parents[2] / ".tools" / "bin"
 
 TINY_CHART = {
     "Chart.yaml": "apiVersion: v2\nname: tiny\nversion: 0.1.0\n",

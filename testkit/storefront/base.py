@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.storefront.http import HttpSession, Response
+from testkit.storefront.http import HttpSession, Response
 
 PRODUCT_TITLE = "Test Product"
 

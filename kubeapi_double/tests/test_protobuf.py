@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from provisioning.testing.kubeapi import protobuf
+from kubeapi_double import protobuf
 
 
 def test_secret_round_trip_through_the_envelope() -> None:

@@ -1,14 +1,14 @@
 """Store clients that place a real order in a provisioned store and confirm it as the store's admin.
 
 One structure for both engines (`StoreClient.place_order`), used by the Medusa proof test and by
-`deploy/e2e-cluster.sh` through `python -m provisioning.storefront place-order`. Standard library
+`deploy/e2e-cluster.sh` through `python -m testkit.storefront place-order`. Standard library
 only, no Django: the CLI runs wherever Python does.
 """
 
-from provisioning.storefront.base import Customer, PlacedOrder, StoreClient
-from provisioning.storefront.http import StoreStepError
-from provisioning.storefront.medusa import MedusaStoreClient
-from provisioning.storefront.woocommerce import WooCommerceStoreClient
+from testkit.storefront.base import Customer, PlacedOrder, StoreClient
+from testkit.storefront.http import StoreStepError
+from testkit.storefront.medusa import MedusaStoreClient
+from testkit.storefront.woocommerce import WooCommerceStoreClient
 
 ENGINE_CLIENTS: dict[str, type[StoreClient]] = {
     "medusa": MedusaStoreClient,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning.testing.kubeapi import patch
-from provisioning.testing.kubeapi.selectors import Filter, SelectorError, parse_label_selector
+from kubeapi_double import patch
+from kubeapi_double.selectors import Filter, SelectorError, parse_label_selector
 
 LABELS = {"app": "web", "tier": "front", "owner": "helm"}
 

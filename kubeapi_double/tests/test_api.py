@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from provisioning.testing.kubeapi import KubeApiDouble
-from provisioning.tests.kubeapi.conftest import Tool
+from kubeapi_double import KubeApiDouble
+from kubeapi_double.tests.conftest import Tool
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def call(
@@ -298,7 +298,7 @@ def test_module_entry_point_serves_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "provisioning.testing.kubeapi",
+            "kubeapi_double",
             "--port",
             "0",
             "--kubeconfig",

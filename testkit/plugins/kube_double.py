@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.testing.kubeapi.server import KubeApiDouble
+from kubeapi_double.server import KubeApiDouble
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from provisioning.testing.kubeapi import KubeApiDouble
-from provisioning.tests.kubeapi.conftest import Tool
+from kubeapi_double import KubeApiDouble
+from kubeapi_double.tests.conftest import Tool
 
 
 def _condition(obj: dict, kind: str) -> str | None:

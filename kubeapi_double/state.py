@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from provisioning.testing.kubeapi import errors, patch
-from provisioning.testing.kubeapi.resources import RESOURCE_TYPES, ResourceType, lookup
-from provisioning.testing.kubeapi.selectors import Filter
+from kubeapi_double import errors, patch
+from kubeapi_double.resources import RESOURCE_TYPES, ResourceType, lookup
+from kubeapi_double.selectors import Filter
 
 NAMESPACE = lookup("namespaces")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

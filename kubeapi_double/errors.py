@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning.testing.kubeapi.resources import ResourceType
+from kubeapi_double.resources import ResourceType
 
 
 class ApiError(Exception):

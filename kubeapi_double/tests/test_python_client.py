@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from provisioning.testing.kubeapi import KubeApiDouble
+from kubeapi_double import KubeApiDouble
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`python -m provisioning.storefront place-order --engine ... --store-url ... --admin-user ... --password-env VAR`
+"""`python -m testkit.storefront place-order --engine ... --store-url ... --admin-user ... --password-env VAR`
 
 Prints each step and the confirmed order; exits 1 with the failing step's message. The admin
 password is read from the environment variable named by --password-env, never from the command
@@ -12,11 +12,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from provisioning.storefront import ENGINE_CLIENTS, StoreStepError
+from testkit.storefront import ENGINE_CLIENTS, StoreStepError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m provisioning.storefront")
+    parser = argparse.ArgumentParser(prog="python -m testkit.storefront")
     commands = parser.add_subparsers(dest="command", required=True)
     place = commands.add_parser("place-order", help="buy one 'Test Product' and confirm the order as admin")
     place.add_argument("--engine", choices=sorted(ENGINE_CLIENTS), required=True)

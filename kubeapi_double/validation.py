@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from provisioning.testing.kubeapi import errors
-from provisioning.testing.kubeapi.resources import ResourceType
+from kubeapi_double import errors
+from kubeapi_double.resources import ResourceType
 
 
 def _field_path(path: Any) -> str:

@@ -23,13 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from provisioning.testing.kubeapi import errors, patch, protobuf, resources
-from provisioning.testing.kubeapi.controllers import Controllers
-from provisioning.testing.kubeapi.errors import ApiError
-from provisioning.testing.kubeapi.resources import ResourceType, lookup
-from provisioning.testing.kubeapi.selectors import Filter, SelectorError
-from provisioning.testing.kubeapi.state import Store
-from provisioning.testing.kubeapi.validation import schema_validator
+from kubeapi_double import errors, patch, protobuf, resources
+from kubeapi_double.controllers import Controllers
+from kubeapi_double.errors import ApiError
+from kubeapi_double.resources import ResourceType, lookup
+from kubeapi_double.selectors import Filter, SelectorError
+from kubeapi_double.state import Store
+from kubeapi_double.validation import schema_validator
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.storefront.base import PlacedOrder, StoreClient, field_of
-from provisioning.storefront.http import Response
+from testkit.storefront.base import PlacedOrder, StoreClient, field_of
+from testkit.storefront.http import Response
 
 SYSTEM_PAYMENT_PROVIDER = "pp_system_default"
 # Payment states of an order whose payment the system provider accepted.

@@ -1,4 +1,4 @@
-"""Run the double as a process: ``python -m provisioning.testing.kubeapi --port 0 --kubeconfig PATH``.
+"""Run the double as a process: ``python -m kubeapi_double --port 0 --kubeconfig PATH``.
 
 Prints ``READY http://127.0.0.1:PORT`` once serving, then runs until SIGTERM or SIGINT.
 """
@@ -11,12 +11,12 @@ import sys
 import threading
 from types import FrameType
 
-from provisioning.testing.kubeapi.server import KubeApiDouble
+from kubeapi_double.server import KubeApiDouble
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, start the double, write the kubeconfig and serve until signalled."""
-    parser = argparse.ArgumentParser(prog="python -m provisioning.testing.kubeapi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kubeapi_double", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
     parser.add_argument("--kubeconfig", required=True, help="where to write a kubeconfig for this server")

@@ -1,1 +1,0 @@
-"""Test tooling for the provisioning app: doubles for the systems it drives."""
