@@ -31,9 +31,8 @@ def main() -> None:
 
     django.setup()
     from bench.fixtures import merchant
-    from provisioning.engine import provisioning_run_execute
     from provisioning.models import ProvisioningRun
-    from stores.services import store_create
+    from stores.lifecycle import store_create, store_run_execute
 
     try:
         _, tenant, _ = merchant("profile")
@@ -43,7 +42,7 @@ def main() -> None:
             store, _ = store_create(tenant=tenant, name=f"profile-{index:03d}", engine="woocommerce")
             run_id = ProvisioningRun.objects.get(store=store).pk
             profiler.enable()
-            outcome = provisioning_run_execute(run_id=run_id)
+            outcome = store_run_execute(run_id=run_id)
             profiler.disable()
             assert outcome.status == "succeeded", outcome.detail
     finally:

@@ -1,57 +1,54 @@
-"""The reaper and reconciler, run periodically by Celery beat.
+"""Machinery for the periodic reaper and reconciler, at the level of runs, releases and namespaces.
 
-- Runs past their deadline, or whose worker process on this host is gone, become `failed` with a reason
-  a person can act on; the store is retried automatically a bounded number of times.
-- Releases stuck `pending-*` with no live run are recovered (rollback, or uninstall of a first revision).
-- Queued runs that never reached the broker (or whose message was lost) are dispatched again.
-- Ready stores whose namespace or release vanished are re-provisioned.
+The store's lifecycle (stores.reconcile) decides what each finding means for a store; this module
+only finds and repairs things that are about runs and the cluster:
+- runs past their deadline, or whose worker process on this host is gone, become `failed`;
+- releases stuck `pending-*` with no live run are recovered (rollback, or uninstall of a first revision);
+- queued runs that never reached the broker (or whose message was lost) are dispatched again;
+- which store namespaces and helm releases still exist.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
-from kubernetes.client import ApiException
-from urllib3.exceptions import HTTPError
 
 from provisioning import cluster
-from provisioning.choices import RunKind, RunStatus
-from provisioning.engine import AUTO_RETRY_LIMIT, ClusterAccess, _RunRecorder
+from provisioning.choices import RunStatus
+from provisioning.cluster_access import ClusterAccess
 from provisioning.helm import HelmError, HelmInvocation
-from provisioning.kube import ClusterNotConfigured
 from provisioning.models import ProvisioningRun
-from provisioning.services import provisioning_run_create, provisioning_run_dispatch, run_transition
-from stores.choices import StoreStatus
-from stores.models import Store
-from stores.transitions import store_transition
-
-logger = logging.getLogger(__name__)
+from provisioning.recording import RunRecorder
+from provisioning.services import provisioning_run_dispatch, run_transition
 
 # A run stored but never handed to the broker is dispatched again after this long.
 UNDISPATCHED_GRACE = timedelta(seconds=10)
-# A ready store is checked for a vanished namespace or release only once it has been ready this long.
-READY_SETTLE = timedelta(seconds=60)
-# Bounds on helm calls per pass (one `helm list -n` per namespace).
-PENDING_RELEASE_SCAN_LIMIT = 200
-RELEASE_CHECK_SAMPLE = 50
 
 
 @dataclass
 class ReconcileReport:
+    """What one pass did; `errors` names the parts it had to skip."""
+
     reaped: list[int] = field(default_factory=list)
     redispatched: list[int] = field(default_factory=list)
     recovered_releases: list[str] = field(default_factory=list)
     reprovisioned: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReleaseLocation:
+    """Where to look for a pending release, and which run to record the recovery on."""
+
+    namespace: str
+    record_on_run_id: int | None
 
 
 def _worker_is_dead(worker: str) -> bool:
@@ -73,11 +70,11 @@ def _worker_is_dead(worker: str) -> bool:
     return state == "Z"
 
 
-def reap_overdue_runs(*, now=None) -> list[ProvisioningRun]:
+def reap_overdue_runs(*, now: datetime | None = None) -> list[ProvisioningRun]:
     """Fail running runs whose deadline passed or whose worker died; return the ones this call failed."""
     now = now or timezone.now()
     reaped = []
-    for run in ProvisioningRun.objects.filter(status=RunStatus.RUNNING).select_related("store"):
+    for run in ProvisioningRun.objects.filter(status=RunStatus.RUNNING):
         overdue = run.deadline is not None and run.deadline < now
         dead = _worker_is_dead(run.worker)
         if not (overdue or dead):
@@ -89,43 +86,31 @@ def reap_overdue_runs(*, now=None) -> list[ProvisioningRun]:
         )
         error = f"{run.get_kind_display()} attempt {run.attempt} was interrupted: {why}."
         if run_transition(run_id=run.pk, to=RunStatus.FAILED, error=error):
+            run.refresh_from_db()
             reaped.append(run)
     return reaped
 
 
-def recover_pending_releases(access: ClusterAccess, report: ReconcileReport) -> None:
-    """Roll back (or uninstall a first revision of) releases left pending-* by a run that is gone.
+def recover_pending_releases(
+    *, access: ClusterAccess, locations: Iterable[ReleaseLocation], report: ReconcileReport
+) -> None:
+    """Roll back (or uninstall a first revision of) releases left pending-* in these namespaces.
 
-    Only stores that are not settled and have no running run can hold such a release, so only their
-    namespaces are listed, one by one: the platform's least-privilege RBAC can read helm's release
+    Namespaces are listed one by one: the platform's least-privilege RBAC can read helm's release
     Secrets inside store namespaces but not across the whole cluster.
     """
-    suspects = (
-        Store.objects.filter(
-            status__in=[
-                StoreStatus.FAILED,
-                StoreStatus.REQUESTED,
-                StoreStatus.PROVISIONING,
-                StoreStatus.DELETING,
-            ]
-        )
-        .exclude(runs__status=RunStatus.RUNNING)
-        .order_by("status_changed_at")
-        .only("pk", "namespace")[:PENDING_RELEASE_SCAN_LIMIT]
-    )
-    # Recovery calls are recorded on the store's latest run: the one that left the release pending.
     record_on: dict[str, int | None] = {"run_id": None}
 
     def record(invocation: HelmInvocation) -> None:
         if record_on["run_id"] is not None:
-            _RunRecorder(record_on["run_id"]).helm(invocation)
+            RunRecorder(record_on["run_id"]).helm(invocation)
 
     helm = access.helm(record)
-    for store in suspects:
-        for release in helm.list_releases(namespace=store.namespace):
+    for location in locations:
+        for release in helm.list_releases(namespace=location.namespace):
             if not release.is_pending:
                 continue
-            record_on["run_id"] = _latest_run_id(store)
+            record_on["run_id"] = location.record_on_run_id
             try:
                 if release.revision <= 1:
                     helm.uninstall(
@@ -145,45 +130,7 @@ def recover_pending_releases(access: ClusterAccess, report: ReconcileReport) -> 
                 report.errors.append(f"{release.namespace}/{release.name}: {exc.message}")
 
 
-def _latest_run_id(store: Store | None) -> int | None:
-    if store is None:
-        return None
-    return (
-        ProvisioningRun.objects.filter(store=store)
-        .order_by("-created_at", "-id")
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-def settle_reaped(reaped: list[ProvisioningRun]) -> None:
-    """Move each reaped run's store to failed with the reason, and retry automatically within the cap."""
-    for run in reaped:
-        source = StoreStatus.PROVISIONING if run.kind == RunKind.PROVISION else StoreStatus.DELETING
-        attempts = ProvisioningRun.objects.filter(store_id=run.store_id, kind=run.kind).count()
-        retry = attempts <= AUTO_RETRY_LIMIT
-        reason = run.error + (" Retrying automatically." if retry else " Retry when the cluster is healthy.")
-        with transaction.atomic():
-            moved = store_transition(
-                store_id=run.store_id,
-                to=StoreStatus.FAILED,
-                reason=reason,
-                actor_label="reaper",
-                only_from=[source],
-            )
-            if not (moved and retry):
-                continue
-            target = StoreStatus.REQUESTED if run.kind == RunKind.PROVISION else StoreStatus.DELETING
-            if store_transition(
-                store_id=run.store_id,
-                to=target,
-                reason="Automatic retry after an interruption.",
-                actor_label="reaper",
-            ):
-                provisioning_run_create(store=run.store, kind=RunKind(run.kind))
-
-
-def redispatch_orphaned_runs(*, now=None) -> list[int]:
+def redispatch_orphaned_runs(*, now: datetime | None = None) -> list[int]:
     """Send queued runs again when they never reached the broker or their message was lost."""
     now = now or timezone.now()
     lost_after = timedelta(seconds=settings.PROVISIONING_VISIBILITY_TIMEOUT)
@@ -197,67 +144,16 @@ def redispatch_orphaned_runs(*, now=None) -> list[int]:
     return redispatched
 
 
-def reprovision_vanished_stores(access: ClusterAccess, report: ReconcileReport, *, now=None) -> None:
-    """Re-provision ready stores whose namespace or helm release no longer exists.
-
-    Namespaces are checked for every ready store with one list call. Releases need one helm call per
-    namespace, so each pass checks a bounded sample, least recently changed first.
-    """
-    now = now or timezone.now()
-    candidates = list(
-        Store.objects.filter(status=StoreStatus.READY, status_changed_at__lt=now - READY_SETTLE).only(
-            "pk", "name", "namespace", "release_name"
-        )
-    )
-    if not candidates:
-        return
+def existing_managed_namespaces(*, access: ClusterAccess) -> set[str]:
+    """Names of the namespaces this platform manages that exist now (one list call)."""
     api = access.api_client_factory()
     try:
-        namespaces = cluster.managed_namespaces(api)
+        return cluster.managed_namespaces(api)
     finally:
         api.close()
+
+
+def release_exists(*, access: ClusterAccess, namespace: str, release: str) -> bool:
+    """True when helm has a record of `release` in `namespace` (one `helm list -n`)."""
     helm = access.helm(lambda invocation: None)
-    sampled = {
-        store.pk
-        for store in secrets.SystemRandom().sample(candidates, min(len(candidates), RELEASE_CHECK_SAMPLE))
-    }
-    for store in candidates:
-        if store.namespace not in namespaces:
-            missing = f"namespace {store.namespace}"
-        elif store.pk in sampled and not any(
-            release.name == store.release_name for release in helm.list_releases(namespace=store.namespace)
-        ):
-            missing = f"helm release {store.release_name}"
-        else:
-            continue
-        with transaction.atomic():
-            if store_transition(
-                store_id=store.pk,
-                to=StoreStatus.REQUESTED,
-                reason=f"The store's {missing} vanished from the cluster; re-provisioning.",
-                actor_label="reconciler",
-                only_from=[StoreStatus.READY],
-            ):
-                provisioning_run_create(store=store, kind=RunKind.PROVISION)
-                report.reprovisioned.append(store.name)
-
-
-def reconcile(*, access: ClusterAccess | None = None) -> ReconcileReport:
-    """One pass of the reaper and reconciler."""
-    access = access or ClusterAccess()
-    report = ReconcileReport()
-    reaped = reap_overdue_runs()
-    report.reaped = [run.pk for run in reaped]
-    try:
-        recover_pending_releases(access, report)
-    except (HelmError, ClusterNotConfigured, ApiException, HTTPError, OSError) as exc:
-        report.errors.append(f"release recovery skipped: {exc}")
-    settle_reaped(reaped)
-    report.redispatched = redispatch_orphaned_runs()
-    try:
-        reprovision_vanished_stores(access, report)
-    except (HelmError, ClusterNotConfigured, ApiException, HTTPError, OSError) as exc:
-        report.errors.append(f"drift check skipped: {exc}")
-    if report.reaped or report.redispatched or report.recovered_releases or report.reprovisioned:
-        logger.info("reconcile: %s", report)
-    return report
+    return any(found.name == release for found in helm.list_releases(namespace=namespace))

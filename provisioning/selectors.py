@@ -1,17 +1,14 @@
-"""Reads about runs and the cluster."""
+"""Reads about the cluster."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import QuerySet
 from kubernetes import client
 from urllib3.exceptions import HTTPError
 
-from provisioning.kube import ClusterNotConfigured, new_api_client
-from provisioning.models import ProvisioningRun
-from stores.models import Store
+from provisioning.cluster_access import ClusterNotConfigured, new_api_client
 
 CLUSTER_STATUS_CACHE_SECONDS = 15
 
@@ -41,13 +38,3 @@ def cluster_status(*, use_cache: bool = True) -> ClusterStatus:
         status = ClusterStatus(False, f"the Kubernetes API did not answer ({type(exc).__name__}).")
     cache.set("cluster-status", (status.reachable, status.detail), CLUSTER_STATUS_CACHE_SECONDS)
     return status
-
-
-def store_runs(*, store: Store) -> QuerySet[ProvisioningRun]:
-    """A store's runs, newest first."""
-    return ProvisioningRun.objects.filter(store=store).order_by("-created_at", "-id")
-
-
-def store_latest_run(*, store: Store) -> ProvisioningRun | None:
-    """The store's most recent run of any kind."""
-    return store_runs(store=store).first()

@@ -1,4 +1,9 @@
-"""Run lifecycle: create and dispatch, claim, finish. The single writer of `ProvisioningRun.status`."""
+"""Run rows: create and dispatch, claim, finish, cancel, and the record of each external call.
+The single writer of `ProvisioningRun.status`.
+
+Runs belong to a store, but these services never look at the store: the caller (the store's
+lifecycle) decides at claim time, through `admit`, whether a run may start.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,23 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from provisioning.choices import RUN_ALLOWED_TRANSITIONS, RunKind, RunStatus
+from provisioning.choices import RUN_ACTIVE_STATUSES, RUN_ALLOWED_TRANSITIONS, RunKind, RunStatus
 from provisioning.models import CommandRecord, ProvisioningRun
 from provisioning.redaction import clean_output, redact
-from stores.choices import StoreStatus
-from stores.models import Store
-from stores.transitions import store_transition
+
+# The Celery task that executes runs, by its registered name: the task lives with the store's
+# lifecycle (stores.tasks), which provisioning does not import.
+EXECUTE_RUN_TASK = "provisioning.tasks.execute_run"
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +51,16 @@ def run_transition(*, run_id: int, to: RunStatus, **fields: Any) -> bool:
 
 
 def provisioning_run_create(
-    *, store: Store, kind: RunKind, requested_by: Any = None, countdown: float | None = None
+    *, store_id: int, kind: RunKind, requested_by: Any = None, countdown: float | None = None
 ) -> ProvisioningRun:
     """Store a queued run and dispatch it to a worker once the caller's transaction commits.
 
     Must be called inside the transaction that changed the store, so the run and the status change
     are one unit; the task id is chosen here so it is on the row before the broker sees the task.
     """
-    attempt = ProvisioningRun.objects.filter(store=store, kind=kind).count() + 1
+    attempt = ProvisioningRun.objects.filter(store_id=store_id, kind=kind).count() + 1
     run = ProvisioningRun.objects.create(
-        store=store,
+        store_id=store_id,
         kind=kind,
         attempt=attempt,
         celery_task_id=str(uuid.uuid4()),
@@ -66,15 +74,16 @@ def provisioning_run_create(
 def provisioning_run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
     """Send a queued run to the broker. A broker outage is logged, not raised: the stored run is
     re-dispatched by the reconciler, so the request that created it still succeeds."""
-    from provisioning.tasks import execute_run
+    from platform_site.celery import app
 
     run = ProvisioningRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
     if run is None:
         return False
     try:
-        # time limits of None: apply_async would otherwise copy the *sender's* task_soft_time_limit into
-        # the message and override the worker's own budget, which its helm --timeout is derived from.
-        execute_run.apply_async(
+        # No time limits in the message: the worker's own budget applies, which its helm --timeout is
+        # derived from (apply_async on a task object would copy the sender's task_soft_time_limit).
+        app.send_task(
+            EXECUTE_RUN_TASK,
             args=[run.pk],
             task_id=run.celery_task_id,
             countdown=countdown,
@@ -99,64 +108,63 @@ def _serialise_claims() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
 
 
+class ClaimStatus(StrEnum):
+    CLAIMED = "claimed"  # this worker owns the run now; execute it
+    BUSY = "busy"  # another run of the store, or the concurrency cap: ask again shortly
+    REFUSED = "refused"  # the owner said it must not start; the run is cancelled with its reason
+    HANDLED = "handled"  # gone, or already claimed by another process: nothing to do
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The owner's answer at claim time: start the run, or cancel it with a reason."""
+
+    start: bool
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class ClaimResult:
     """What happened when a worker tried to claim a run."""
 
-    run: ProvisioningRun | None
-    busy: bool = False  # another run of this store is running; try again later
+    status: ClaimStatus
+    run: ProvisioningRun | None = None
     reason: str = ""
 
 
-def provisioning_run_claim(*, run_id: int, worker: str) -> ClaimResult:
+def provisioning_run_claim(
+    *, run_id: int, worker: str, admit: Callable[[ProvisioningRun], Admission]
+) -> ClaimResult:
     """Claim a queued run for this worker in one short transaction.
 
-    The store row is locked while claiming, so two runs of one store never both become RUNNING and
-    helm never runs twice at once on one release. A provision run also moves the store to
-    PROVISIONING here; if the store moved on (deleted meanwhile), the run is cancelled.
+    Claims are serialised (advisory lock) and at most one run of a store runs at a time, so helm never
+    runs twice at once on one release and PROVISIONING_CONCURRENCY holds. `admit` is called inside the
+    same transaction, after those checks, to let the run's owner lock its row and agree or refuse.
     """
     now = timezone.now()
     with transaction.atomic():
         run = ProvisioningRun.objects.filter(pk=run_id).first()
         if run is None or run.status != RunStatus.QUEUED:
-            return ClaimResult(None, reason="handled by another process")
+            return ClaimResult(ClaimStatus.HANDLED, reason="handled by another process")
         _serialise_claims()
-        store = Store.objects.select_for_update().get(pk=run.store_id)
-        if ProvisioningRun.objects.filter(store_id=store.pk, status=RunStatus.RUNNING).exists():
-            return ClaimResult(None, busy=True, reason="another run of this store is in progress")
+        if ProvisioningRun.objects.filter(store_id=run.store_id, status=RunStatus.RUNNING).exists():
+            return ClaimResult(ClaimStatus.BUSY, reason="another run of this store is in progress")
         if (
             ProvisioningRun.objects.filter(status=RunStatus.RUNNING).count()
             >= settings.PROVISIONING_CONCURRENCY
         ):
-            return ClaimResult(None, busy=True, reason="PROVISIONING_CONCURRENCY helm runs are in progress")
-        if run.kind == RunKind.PROVISION:
-            if store.status == StoreStatus.REQUESTED:
-                store_transition(
-                    store_id=store.pk,
-                    to=StoreStatus.PROVISIONING,
-                    reason=f"Provisioning attempt {run.attempt} started.",
-                    actor_label=worker,
-                    only_from=[StoreStatus.REQUESTED],
-                )
-            elif store.status != StoreStatus.PROVISIONING:
-                run_transition(
-                    run_id=run.pk,
-                    to=RunStatus.CANCELLED,
-                    error=f"Not started: the store is {store.status}.",
-                )
-                return ClaimResult(None, reason=f"store is {store.status}")
-        elif store.status != StoreStatus.DELETING:
-            run_transition(
-                run_id=run.pk, to=RunStatus.CANCELLED, error=f"Not started: the store is {store.status}."
-            )
-            return ClaimResult(None, reason=f"store is {store.status}")
+            return ClaimResult(ClaimStatus.BUSY, reason="PROVISIONING_CONCURRENCY helm runs are in progress")
+        admission = admit(run)
+        if not admission.start:
+            run_transition(run_id=run.pk, to=RunStatus.CANCELLED, error=f"Not started: {admission.reason}")
+            return ClaimResult(ClaimStatus.REFUSED, reason=admission.reason)
         deadline = now + timedelta(seconds=settings.PROVISIONING_TASK_TIME_LIMIT + 30)
         if not run_transition(
             run_id=run.pk, to=RunStatus.RUNNING, started_at=now, deadline=deadline, worker=worker
         ):
-            return ClaimResult(None, reason="handled by another process")
+            return ClaimResult(ClaimStatus.HANDLED, reason="handled by another process")
     run.refresh_from_db()
-    return ClaimResult(run)
+    return ClaimResult(ClaimStatus.CLAIMED, run)
 
 
 def provisioning_run_finish(
@@ -167,6 +175,22 @@ def provisioning_run_finish(
     if succeeded:
         return run_transition(run_id=run_id, to=RunStatus.SUCCEEDED, **fields)
     return run_transition(run_id=run_id, to=RunStatus.FAILED, error=error, **fields)
+
+
+def provisioning_runs_cancel_queued(*, store_id: int, kind: RunKind, reason: str) -> int:
+    """Cancel the store's queued runs of `kind` (a running one finishes first); returns how many."""
+    queued = ProvisioningRun.objects.filter(store_id=store_id, kind=kind, status=RunStatus.QUEUED)
+    return sum(
+        run_transition(run_id=pk, to=RunStatus.CANCELLED, error=reason)
+        for pk in queued.values_list("pk", flat=True)
+    )
+
+
+def provisioning_run_active_exists(*, store_id: int, kind: RunKind) -> bool:
+    """True while the store has a queued or running run of `kind`."""
+    return ProvisioningRun.objects.filter(
+        store_id=store_id, kind=kind, status__in=RUN_ACTIVE_STATUSES
+    ).exists()
 
 
 def command_record_create(

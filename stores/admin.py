@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -20,9 +20,9 @@ from django.utils.timesince import timesince
 
 from platform_site.errors import ApplicationError
 from provisioning.models import ProvisioningRun
+from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import Membership, Plan, PlanResources, Store, StoreEvent, Tenant
 from stores.presentation import status_colour
-from stores.services import store_create, store_create_check, store_request_teardown, store_retry
 
 
 def status_badge(status: str, label: str) -> str:
@@ -116,24 +116,35 @@ class ProvisioningRunInline(admin.TabularInline):
 
 
 class StoreAddForm(forms.ModelForm):
-    """Staff create stores through `store_create`, like every other interface."""
+    """Staff create stores through `store_create`, like every other interface. The service validates
+    and creates in one call, so it runs in `clean`: its refusal becomes the form's error, and
+    `save_model` only picks up the store it made."""
 
     class Meta:
         model = Store
         fields = ("tenant", "name", "engine")
 
+    # The staff member creating the store; StoreAdmin.get_form binds it per request.
+    actor: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.created_store: Store | None = None
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         tenant, name, engine = cleaned.get("tenant"), cleaned.get("name"), cleaned.get("engine")
-        if tenant and name and engine:
+        if tenant and engine and not self.errors:
             try:
-                store_create_check(tenant=tenant, name=name, engine=engine)
+                self.created_store, _ = store_create(
+                    tenant=tenant, name=name, engine=engine, actor=self.actor
+                )
             except ApplicationError as exc:
                 raise ValidationError(exc.message) from exc
         return cleaned
 
     def _post_clean(self) -> None:
-        # The row is built by store_create, not by this form; uniqueness is the service's job.
+        # The row is built by store_create, not by this form; its field validators are the service's.
         return None
 
 
@@ -179,6 +190,8 @@ class StoreAdmin(admin.ModelAdmin):
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
             kwargs["form"] = StoreAddForm
+            form_class = super().get_form(request, obj, change, **kwargs)
+            return type(form_class.__name__, (form_class,), {"actor": request.user})
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -192,19 +205,9 @@ class StoreAdmin(admin.ModelAdmin):
         return ("tenant", "name", "engine", *self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: Store, form: Any, change: bool) -> None:
-        if change:
+        if change or form.created_store is None:
             return  # nothing on an existing store is editable here
-        try:
-            store, created = store_create(
-                tenant=form.cleaned_data["tenant"],
-                name=form.cleaned_data["name"],
-                engine=form.cleaned_data["engine"],
-                actor=request.user,
-            )
-        except ApplicationError as exc:
-            # Only a race lost since the form's check gets here (another tenant took the name).
-            raise PermissionDenied(exc.message) from exc
-        obj.pk = store.pk
+        obj.pk = form.created_store.pk
         obj.refresh_from_db()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -4,7 +4,8 @@ from platform_site.errors import ApplicationError
 
 
 class StoreNameInvalid(ApplicationError):
-    code = "invalid_name"
+    # "invalid", like every other request that does not validate: the API's code for a bad name.
+    code = "invalid"
     http_status = 400
 
 
@@ -16,11 +17,6 @@ class StoreNameTaken(ApplicationError):
 class PlanLimitReached(ApplicationError):
     code = "plan_limit"
     http_status = 409
-
-
-class StoreNotFound(ApplicationError):
-    code = "not_found"
-    http_status = 404
 
 
 class InvalidStoreState(ApplicationError):

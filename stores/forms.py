@@ -11,9 +11,8 @@ from django.contrib.auth.password_validation import password_validators_help_tex
 from django.core.exceptions import ValidationError
 
 from platform_site.errors import ApplicationError
-from provisioning.engines import ENGINES
-from stores.models import Store, Tenant
-from stores.services import store_create_check
+from stores.engines import engine_choices
+from stores.models import Store
 from stores.validators import STORE_NAME_MAX_LENGTH
 
 
@@ -80,13 +79,15 @@ class EmailAuthenticationForm(AuthenticationForm):
         return (self.cleaned_data.get("username") or "").strip().lower()
 
 
-ENGINE_CHOICES = [(key, spec.label) for key, spec in ENGINES.items()]
-
-
 class StoreLaunchForm(forms.Form):
+    """Parses the launch request. The name is checked once, by store_create, whose errors the view
+    puts back on this form; the live check beside the field asks store_create_check."""
+
     name = forms.CharField(
         label="Store name",
-        # No max_length on the field: the shared validator explains an over-long name better.
+        # Not required and no max_length here: the shared validator's messages explain an empty or an
+        # over-long name better than Django's generic ones.
+        required=False,
         strip=True,
         help_text="Lowercase letters, digits and hyphens. It becomes your store's web address.",
         widget=forms.TextInput(
@@ -98,29 +99,12 @@ class StoreLaunchForm(forms.Form):
             }
         ),
     )
-    engine = forms.ChoiceField(label="Engine", choices=ENGINE_CHOICES, widget=forms.RadioSelect)
+    engine = forms.ChoiceField(label="Engine", choices=engine_choices, widget=forms.RadioSelect)
 
-    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tenant = tenant
-        self.existing_store: Store | None = None
         if not self.is_bound and "engine" not in self.initial:
-            self.initial["engine"] = ENGINE_CHOICES[0][0]
-
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        cleaned = self.cleaned_data
-        name = self.data.get("name", "").strip() if "name" not in cleaned else cleaned["name"]
-        engine = cleaned.get("engine")
-        if engine is None and "engine" in self.errors:
-            return cleaned
-        try:
-            self.existing_store = store_create_check(tenant=self.tenant, name=name, engine=engine)
-        except ApplicationError as exc:
-            if "name" in self.errors:
-                self.errors.pop("name")
-            apply_application_error(self, exc)
-        return cleaned
+            self.initial["engine"] = engine_choices()[0][0]
 
 
 class DeleteStoreForm(forms.Form):

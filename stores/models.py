@@ -105,7 +105,9 @@ class Store(models.Model):
     status_changed_at = models.DateTimeField(auto_now_add=True)
     namespace = models.CharField(max_length=63)
     release_name = models.CharField(max_length=53)
-    public_url = models.URLField(max_length=300)
+    host = models.CharField(
+        max_length=253, help_text="<name>.<base domain>, fixed at creation; the Ingress and the URL use it."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -131,9 +133,9 @@ class Store(models.Model):
         return self.name
 
     @property
-    def is_live(self) -> bool:
-        """True until teardown has finished."""
-        return self.status != StoreStatus.DELETED
+    def public_url(self) -> str:
+        """Where the store answers: its host under the platform's scheme (https turns on Ingress TLS)."""
+        return f"{settings.STORE_URL_SCHEME}://{self.host}/"
 
 
 class StoreEvent(models.Model):

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from provisioning.engines import ENGINES, EngineSpec
 from stores.choices import STORE_ACTIVE_STATUSES, StoreEventKind, StoreStatus
+from stores.engines import ENGINE_CATALOGUE, EngineSpec, engine_spec
 from stores.models import Plan, PlanResources, Store, StoreEvent
 
 # The one status-to-colour map of the merchant pages (badges, timeline dots). Each colour keeps white
@@ -152,9 +152,9 @@ class EngineOffer:
 def engine_offers(*, plan: Plan | None, resources: Iterable[PlanResources] = ()) -> list[EngineOffer]:
     """Each engine with what it includes and the resources the plan gives one store of it."""
     by_engine = {r.engine: r for r in resources if plan is None or r.plan_id == plan.pk}
-    return [EngineOffer(spec=spec, resources=by_engine.get(key)) for key, spec in ENGINES.items()]
+    return [EngineOffer(spec=spec, resources=by_engine.get(key)) for key, spec in ENGINE_CATALOGUE.items()]
 
 
 def store_admin_url(store: Store) -> str:
     """Where the merchant logs in to the store's own admin."""
-    return f"{store.public_url}{ENGINES[store.engine].admin_path}" if store.engine in ENGINES else ""
+    return f"{store.public_url}{engine_spec(store.engine).admin_path}"

@@ -1,33 +1,17 @@
-"""Writes for tenants and stores. Every interface (admin, pages, API) calls these and nothing else."""
+"""Writes for tenants and accounts. A store's own lifecycle (create, teardown, retry and everything the
+worker decides) is in stores/lifecycle.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.text import slugify
 
-from provisioning.choices import RunKind, RunStatus
-from provisioning.engines import ENGINES
-from provisioning.models import ProvisioningRun
-from provisioning.services import provisioning_run_create, run_transition
-from stores.choices import MembershipRole, StoreEventKind, StoreStatus
-from stores.exceptions import (
-    AccountExists,
-    EngineUnavailable,
-    InvalidStoreState,
-    PlanLimitReached,
-    StoreNameInvalid,
-    StoreNameTaken,
-    TenantInvalid,
-)
-from stores.models import Membership, Plan, Store, StoreEvent, Tenant
-from stores.selectors import tenant_live_store_count
-from stores.transitions import store_transition
-from stores.validators import host_for_store, namespace_for_store, release_name_for_store, validate_store_name
+from stores.choices import MembershipRole
+from stores.exceptions import AccountExists, InvalidStoreState, TenantInvalid
+from stores.models import Membership, Plan, Tenant
 
 
 def tenant_create(*, name: str, plan: Plan | None = None, owner: Any = None) -> Tenant:
@@ -67,135 +51,3 @@ def user_signup(*, email: str, password: str, organisation: str) -> Any:
         user = user_model.objects.create_user(username=email, email=email, password=password)
         tenant_create(name=organisation, owner=user)
     return user
-
-
-def _store_public_url(name: str) -> str:
-    return f"{settings.STORE_URL_SCHEME}://{host_for_store(name, settings.STORE_BASE_DOMAIN)}/"
-
-
-def store_create_check(*, tenant: Tenant, name: Any, engine: Any) -> Store | None:
-    """Validate a store request without writing: raises what `store_create` would raise, and returns
-    the tenant's existing live store of that name (the idempotent case), else None.
-
-    Forms call it for immediate feedback; `store_create` calls it again under the tenant lock.
-    """
-    try:
-        validate_store_name(name)
-    except ValidationError as exc:
-        raise StoreNameInvalid(exc.messages[0], fields={"name": exc.messages}) from exc
-    if engine not in ENGINES:
-        choices = ", ".join(sorted(ENGINES))
-        raise EngineUnavailable(
-            f"Unknown engine {engine!r}; choose one of: {choices}.",
-            fields={"engine": [f"Choose one of: {choices}."]},
-        )
-    existing = _live_store_named(name)
-    if existing is not None:
-        return _existing_or_conflict(existing, tenant=tenant, engine=engine)
-    limit = tenant.plan.max_stores
-    if tenant_live_store_count(tenant=tenant) >= limit:
-        raise PlanLimitReached(
-            f"Your plan “{tenant.plan.name}” allows {limit} store{'s' if limit != 1 else ''}; "
-            "delete one or upgrade your plan.",
-        )
-    return None
-
-
-def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -> tuple[Store, bool]:
-    """Request a new store; returns (store, created).
-
-    Idempotent: the same tenant asking again for a live store of the same name gets that store back
-    with created=False. Another tenant's live name is a conflict; the plan's store limit is enforced.
-    """
-    with transaction.atomic():
-        # The tenant row lock serialises this tenant's creates, so the plan limit cannot be overrun by
-        # two requests that both counted before either inserted.
-        locked_tenant = Tenant.objects.select_for_update().select_related("plan").get(pk=tenant.pk)
-        existing = store_create_check(tenant=locked_tenant, name=name, engine=engine)
-        if existing is not None:
-            return existing, False
-        try:
-            with transaction.atomic():
-                store = Store.objects.create(
-                    tenant=locked_tenant,
-                    name=name,
-                    engine=engine,
-                    namespace=namespace_for_store(name),
-                    release_name=release_name_for_store(name),
-                    public_url=_store_public_url(name),
-                    status_reason="Queued: waiting for a worker to start provisioning.",
-                    created_by=actor if getattr(actor, "pk", None) else None,
-                )
-        except IntegrityError:
-            # Another tenant inserted the same live name between our check and our insert.
-            existing = _live_store_named(name)
-            if existing is None:
-                raise
-            return _existing_or_conflict(existing, tenant=locked_tenant, engine=engine), False
-        StoreEvent.objects.create(
-            store=store,
-            kind=StoreEventKind.TRANSITION,
-            new_status=StoreStatus.REQUESTED,
-            reason="Store requested.",
-            actor=store.created_by,
-        )
-        provisioning_run_create(store=store, kind=RunKind.PROVISION, requested_by=actor)
-    return store, True
-
-
-def _live_store_named(name: str) -> Store | None:
-    return Store.objects.exclude(status=StoreStatus.DELETED).filter(name=name).first()
-
-
-def _existing_or_conflict(existing: Store, *, tenant: Tenant, engine: str) -> Store:
-    if existing.tenant_id != tenant.pk:
-        raise StoreNameTaken(
-            f"The name “{existing.name}” is already taken. Choose another name.",
-            fields={"name": [f"The name “{existing.name}” is already taken."]},
-        )
-    if existing.engine != engine:
-        raise StoreNameTaken(
-            f"You already have a {existing.get_engine_display()} store called “{existing.name}”.",
-            fields={"name": [f"You already have a store called “{existing.name}”."]},
-        )
-    return existing
-
-
-def store_request_teardown(*, store: Store, actor: Any = None) -> Store:
-    """Ask for a store's teardown. Repeating it is harmless; a queued provision is cancelled, and a
-    running one finishes first (the teardown run waits for it)."""
-    with transaction.atomic():
-        locked = Store.objects.select_for_update().get(pk=store.pk)
-        if locked.status in {StoreStatus.DELETING, StoreStatus.DELETED}:
-            return locked
-        moved = _transition(locked, StoreStatus.DELETING, "Teardown requested.", actor)
-        if not moved:
-            raise InvalidStoreState(f"The store cannot be deleted while it is {locked.status}.")
-        for queued in ProvisioningRun.objects.filter(
-            store=locked, kind=RunKind.PROVISION, status=RunStatus.QUEUED
-        ).values_list("pk", flat=True):
-            run_transition(run_id=queued, to=RunStatus.CANCELLED, error="Cancelled: teardown was requested.")
-        if not ProvisioningRun.objects.filter(
-            store=locked, kind=RunKind.TEARDOWN, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-        ).exists():
-            provisioning_run_create(store=locked, kind=RunKind.TEARDOWN, requested_by=actor)
-    locked.refresh_from_db()
-    return locked
-
-
-def store_retry(*, store: Store, actor: Any = None) -> ProvisioningRun:
-    """Retry the operation that failed: provisioning again, or a teardown that did not finish."""
-    with transaction.atomic():
-        locked = Store.objects.select_for_update().get(pk=store.pk)
-        if locked.status != StoreStatus.FAILED:
-            raise InvalidStoreState(f"Only a failed store can be retried; this one is {locked.status}.")
-        last_run = ProvisioningRun.objects.filter(store=locked).order_by("-created_at", "-id").first()
-        if last_run is not None and last_run.kind == RunKind.TEARDOWN:
-            _transition(locked, StoreStatus.DELETING, "Teardown retried.", actor)
-            return provisioning_run_create(store=locked, kind=RunKind.TEARDOWN, requested_by=actor)
-        _transition(locked, StoreStatus.REQUESTED, "Provisioning retried.", actor)
-        return provisioning_run_create(store=locked, kind=RunKind.PROVISION, requested_by=actor)
-
-
-def _transition(store: Store, to: StoreStatus, reason: str, actor: Any) -> bool:
-    return store_transition(store_id=store.pk, to=to, reason=reason, actor=actor)

@@ -22,9 +22,9 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from platform_site.errors import ApplicationError
-from provisioning.credentials import store_credentials_reveal
-from provisioning.engines import ENGINES
-from stores.choices import StoreStatus
+from stores.choices import Engine, StoreStatus
+from stores.credentials import store_credentials_reveal
+from stores.engines import ENGINE_CATALOGUE, engine_spec
 from stores.forms import (
     DeleteStoreForm,
     EmailAuthenticationForm,
@@ -32,6 +32,7 @@ from stores.forms import (
     StoreLaunchForm,
     apply_application_error,
 )
+from stores.lifecycle import store_create, store_create_check, store_request_teardown, store_retry
 from stores.models import Plan, PlanResources, Store, Tenant
 from stores.presentation import (
     engine_offers,
@@ -48,7 +49,7 @@ from stores.selectors import (
     tenant_for_user,
     tenant_live_store_count,
 )
-from stores.services import store_create, store_request_teardown, store_retry, user_signup
+from stores.services import user_signup
 from stores.tokens import api_token_create, api_token_list, api_token_revoke
 from stores.validators import suggest_store_name
 
@@ -193,7 +194,7 @@ def store_row(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @merchant_view
 def store_new(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
-    form = StoreLaunchForm(request.POST if request.method == "POST" else None, tenant=tenant)
+    form = StoreLaunchForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             store, created = store_create(
@@ -230,24 +231,29 @@ def store_new(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
 @merchant_view
 def store_check_name(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
     """Live feedback for the name field: the shared validator's message and a suggestion."""
-    form = StoreLaunchForm(
-        {"name": request.GET.get("name", ""), "engine": request.GET.get("engine") or next(iter(ENGINES))},
-        tenant=tenant,
-    )
-    form.is_valid()
-    errors = form.errors.get("name") or form.non_field_errors()
+    typed = request.GET.get("name", "")
+    name = typed.strip()
+    engine = request.GET.get("engine", "")
+    if engine not in Engine.values:  # the radio buttons send one; a stray value checks the name alone
+        engine = str(next(iter(ENGINE_CATALOGUE)))
+    errors: list[str] = []
+    existing = None
     suggestion = ""
-    if errors and form.errors.get("name"):
-        candidate = suggest_store_name(request.GET.get("name", ""))
-        suggestion = candidate if candidate != request.GET.get("name") else ""
+    try:
+        existing = store_create_check(tenant=tenant, name=name, engine=engine)
+    except ApplicationError as exc:
+        errors = exc.fields.get("name") or [exc.message]
+        if "name" in exc.fields:
+            candidate = suggest_store_name(typed)
+            suggestion = candidate if candidate != typed else ""
     return render(
         request,
         "includes/name_feedback.html",
         {
-            "name": (form.cleaned_data.get("name") or request.GET.get("name", "")).strip(),
+            "name": name,
             "errors": errors,
             "suggestion": suggestion,
-            "existing": form.existing_store,
+            "existing": existing,
             "base_domain": settings.STORE_BASE_DOMAIN,
         },
     )
@@ -257,7 +263,7 @@ def _detail_context(store: Store) -> dict[str, Any]:
     events = list(store_events(store=store))
     return {
         "store": store,
-        "engine": ENGINES.get(store.engine),
+        "engine": engine_spec(store.engine),
         "timeline": store_timeline(store=store, events=events),
         "events": list(reversed(events)),
         "changing": is_changing(store.status),

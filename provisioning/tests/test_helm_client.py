@@ -209,13 +209,3 @@ def test_binary_resolution_prefers_setting_then_path(tmp_path, monkeypatch, sett
     os.rename(fake, tmp_path / "helm")
     monkeypatch.setenv("PATH", str(tmp_path))
     assert resolve_helm_binary() == str(tmp_path / "helm")
-
-
-def test_busy_retries_come_back_quickly_with_jitter():
-    from provisioning.tasks import BUSY_MAX_RETRIES, busy_backoff
-
-    delays = [busy_backoff(retry) for retry in range(10)]
-    assert all(0.25 <= delay <= 2.25 for delay in delays)
-    assert busy_backoff(0) < 0.6 and min(busy_backoff(9) for _ in range(20)) >= 2.0
-    # Long enough to outwait the longest provision a teardown may have to wait for.
-    assert BUSY_MAX_RETRIES * 2.0 > settings.PROVISIONING_TASK_TIME_LIMIT

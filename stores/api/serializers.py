@@ -14,7 +14,7 @@ from rest_framework import serializers
 from provisioning.models import ProvisioningRun
 from stores.choices import Engine, StoreStatus
 from stores.models import Plan, Store, StoreEvent
-from stores.validators import STORE_NAME_MAX_LENGTH, STORE_NAME_MIN_LENGTH, validate_store_name
+from stores.validators import STORE_NAME_MAX_LENGTH, STORE_NAME_MIN_LENGTH
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -53,10 +53,10 @@ class StoreNameField(serializers.CharField):
 
 
 class StoreCreateSerializer(StrictInputSerializer):
-    # No trimming: " shop" must get the validator's whitespace message, not be silently changed.
+    # Parsed here (a non-empty string), checked once by store_create with the shared validator. No
+    # trimming: " shop" must get the validator's whitespace message, not be silently changed.
     name = StoreNameField(
         trim_whitespace=False,
-        validators=[validate_store_name],
         help_text="Lowercase letters, digits and hyphens, 3-57 characters; becomes the store's subdomain.",
     )
     engine = serializers.ChoiceField(choices=Engine.choices, help_text="Which shop software to run.")

@@ -18,7 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from provisioning.credentials import store_credentials_reveal
 from provisioning.models import ProvisioningRun
 from stores.api import examples
 from stores.api.errors import NoTenant
@@ -33,6 +32,8 @@ from stores.api.serializers import (
     StoreSerializer,
 )
 from stores.choices import StoreStatus
+from stores.credentials import store_credentials_reveal
+from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import Store, Tenant
 from stores.selectors import (
     store_events,
@@ -41,7 +42,6 @@ from stores.selectors import (
     tenant_for_user,
     tenant_live_store_count,
 )
-from stores.services import store_create, store_request_teardown, store_retry
 
 
 def _error(description: str, *example_list: OpenApiExample) -> OpenApiResponse:

@@ -5,8 +5,8 @@ from django.urls import reverse
 from provisioning.choices import RunKind, RunStatus
 from provisioning.models import ProvisioningRun
 from stores.choices import StoreStatus
+from stores.lifecycle import store_create
 from stores.models import Store, StoreEvent
-from stores.services import store_create
 from stores.tests.factories import UserFactory
 from stores.transitions import store_transition
 

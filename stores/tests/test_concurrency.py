@@ -7,8 +7,8 @@ from django.db import connection, connections
 
 from provisioning.models import ProvisioningRun
 from stores.exceptions import StoreNameTaken
+from stores.lifecycle import store_create
 from stores.models import Store
-from stores.services import store_create
 from stores.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,8 +11,9 @@ from stores.exceptions import (
     StoreNameInvalid,
     StoreNameTaken,
 )
+from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import Store, StoreEvent
-from stores.services import store_create, store_request_teardown, store_retry, tenant_create, user_signup
+from stores.services import tenant_create, user_signup
 from stores.tests.factories import UserFactory
 from stores.transitions import store_transition
 

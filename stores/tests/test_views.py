@@ -14,12 +14,12 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from provisioning.choices import RunStatus
-from provisioning.credentials import ClusterUnavailable, StoreCredentials
 from provisioning.models import ProvisioningRun
 from provisioning.services import run_transition
 from stores.choices import StoreEventKind, StoreStatus
+from stores.credentials import ClusterUnavailable, StoreCredentials
+from stores.lifecycle import store_create
 from stores.models import Membership, Store, StoreEvent
-from stores.services import store_create
 from stores.tests.factories import MembershipFactory
 from stores.transitions import store_record_event, store_transition
 
@@ -532,11 +532,11 @@ def test_reveal_credentials_is_post_only_audited_by_the_service_and_never_cached
 def test_reveal_credentials_writes_an_audit_event_through_the_service(merchant, tenant, monkeypatch):
     _make(tenant, "audited", status=StoreStatus.READY)
     monkeypatch.setattr(
-        "provisioning.credentials.cluster.read_credentials",
+        "stores.credentials.cluster.read_credentials",
         lambda api, namespace, name: {"admin-username": "admin", "admin-password": "pw-from-secret"},
     )
     monkeypatch.setattr(
-        "provisioning.credentials.ClusterAccess",
+        "stores.credentials.ClusterAccess",
         lambda: type(
             "Access",
             (),

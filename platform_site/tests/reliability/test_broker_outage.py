@@ -13,10 +13,10 @@ from knox.models import AuthToken
 from platform_site.tests.reliability.support import free_port, http, web_process
 from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
-from provisioning.reconcile import reconcile
-from provisioning.tests.support import HELM_BINARIES, access_for
 from stores.choices import StoreStatus
 from stores.models import Store
+from stores.reconcile import fleet_reconcile as reconcile
+from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -15,10 +15,10 @@ from django.db import connection
 
 from provisioning.choices import RunStatus
 from provisioning.models import CommandRecord, ProvisioningRun
-from provisioning.tests.support import HELM_BINARIES
 from stores.choices import StoreEventKind, StoreStatus
+from stores.lifecycle import store_create
 from stores.models import Store, StoreEvent
-from stores.services import store_create
+from testkit.helm import HELM_BINARIES
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -16,16 +16,21 @@ from django.db import connections
 
 from platform_site.tests.reliability.support import HelmWatcher
 from provisioning.choices import RunKind, RunStatus
-from provisioning.engine import provisioning_run_execute
 from provisioning.models import ProvisioningRun
-from provisioning.reconcile import reconcile
-from provisioning.services import provisioning_run_claim, run_transition
-from provisioning.tests.support import HELM_BINARIES, access_for
+from provisioning.services import run_transition
 from stores.choices import StoreStatus
 from stores.exceptions import InvalidStoreState
+from stores.lifecycle import (
+    store_create,
+    store_request_teardown,
+    store_retry,
+    store_run_claim,
+    store_run_execute,
+)
 from stores.models import Plan, Store
-from stores.services import store_create, store_request_teardown, store_retry
+from stores.reconcile import fleet_reconcile as reconcile
 from stores.transitions import store_transition
+from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -79,7 +84,7 @@ def _drain(access) -> None:
         if not queued:
             return
         for run_id in queued:
-            provisioning_run_execute(run_id=run_id, access=access)
+            store_run_execute(run_id=run_id, access=access)
     pytest.fail("runs kept being queued")
 
 
@@ -168,7 +173,7 @@ def _dead_worker_identity() -> str:
 def _failed_store(tenant, name: str) -> Store:
     store, _ = store_create(tenant=tenant, name=name, engine="woocommerce")
     run = ProvisioningRun.objects.get(store=store)
-    provisioning_run_claim(run_id=run.pk, worker="elsewhere:1")
+    store_run_claim(run_id=run.pk, worker="elsewhere:1")
     run_transition(run_id=run.pk, to=RunStatus.FAILED, error="helm timed out")
     store_transition(store_id=store.pk, to=StoreStatus.FAILED, reason="helm timed out")
     return store
@@ -178,7 +183,7 @@ def _interrupted_store(tenant, name: str) -> Store:
     """A store whose provision run was claimed by a worker process that has since died."""
     store, _ = store_create(tenant=tenant, name=name, engine="woocommerce")
     run = ProvisioningRun.objects.get(store=store)
-    assert provisioning_run_claim(run_id=run.pk, worker=_dead_worker_identity()).run is not None
+    assert store_run_claim(run_id=run.pk, worker=_dead_worker_identity()).run is not None
     return store
 
 

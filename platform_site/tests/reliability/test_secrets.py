@@ -23,13 +23,14 @@ from django.core.management import call_command
 from django.test import Client
 from knox.models import AuthToken
 
+from platform_site.celery import app as celery_app
 from platform_site.tests.reliability.support import helm_processes
-from provisioning.engines import CREDENTIALS_OBJECT_NAME, ENGINES
 from provisioning.models import CommandRecord, ProvisioningRun
-from provisioning.tasks import execute_run
-from provisioning.tests.support import HELM_BINARIES
+from provisioning.services import EXECUTE_RUN_TASK
 from stores.choices import StoreStatus
+from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
 from stores.models import Store
+from testkit.helm import HELM_BINARIES
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -85,7 +86,7 @@ def test_no_password_or_secret_key_leaks_anywhere(owner, tenant, kube_api, start
     woo_namespace = "store-leak-woo"
     kube_api.set_never_ready(woo_namespace)  # hold the first helm install so its environment can be read
     worker = start_worker(kube_api, HELM_BINARIES["helm4"], SECRET_KEY=worker_secret_key)
-    with mock.patch.object(execute_run, "apply_async", wraps=execute_run.apply_async) as sent:
+    with mock.patch.object(celery_app, "send_task", wraps=celery_app.send_task) as sent:
         for name, engine in STORES.items():
             keep(
                 f"create {name}",
@@ -132,13 +133,16 @@ def test_no_password_or_secret_key_leaks_anywhere(owner, tenant, kube_api, start
     run_ids = set(ProvisioningRun.objects.values_list("pk", flat=True))
     assert sent.call_count >= 4
     for call in sent.call_args_list:
+        assert call.args == (EXECUTE_RUN_TASK,)
         assert call.kwargs["args"] == [call.kwargs["args"][0]] and call.kwargs["args"][0] in run_ids
-        assert set(call.kwargs) <= {"args", "task_id", "countdown"}
+        # Besides the run id: the task id, a countdown and the cleared time limits (None), nothing else.
+        assert set(call.kwargs) <= {"args", "task_id", "countdown", "time_limit", "soft_time_limit"}
+        assert call.kwargs.get("time_limit") is None and call.kwargs.get("soft_time_limit") is None
 
     woo_password = passwords["leak-woo/admin-password"]
     assert woo_password in reveals["api leak-woo"].decode()
     assert passwords["leak-medusa/admin-password"] in reveals["page leak-medusa"].decode()
-    generated = sum(len(set(ENGINES[engine].secret_keys) - NOT_SECRET_KEYS) for engine in STORES.values())
+    generated = sum(len(set(engine_spec(engine).secret_keys) - NOT_SECRET_KEYS) for engine in STORES.values())
     assert len(passwords) == generated and helm_environments and all(helm_environments)
 
     haystacks = {

@@ -13,7 +13,7 @@ from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
 from provisioning.services import run_transition
 from stores.choices import StoreStatus
-from stores.services import store_create
+from stores.lifecycle import store_create
 from stores.tests.factories import MembershipFactory
 from stores.transitions import store_transition
 

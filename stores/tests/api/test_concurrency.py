@@ -8,12 +8,12 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from provisioning.engine import provisioning_run_execute
 from provisioning.models import CommandRecord, ProvisioningRun
-from provisioning.tests.support import HELM_BINARIES, access_for
 from stores.choices import StoreStatus
+from stores.lifecycle import store_run_execute
 from stores.models import IdempotencyKey, Store
 from stores.tests.api.conftest import token_for
+from testkit.helm import HELM_BINARIES, access_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -56,8 +56,8 @@ def test_twenty_identical_posts_make_one_store_and_one_helm_install(owner, tenan
     # duplicate delivery would.
     access = access_for(kube_api, HELM_BINARIES["helm4"], tmp_path / "helm")
     run = ProvisioningRun.objects.get(store=store)
-    first = provisioning_run_execute(run_id=run.pk, access=access)
-    provisioning_run_execute(run_id=run.pk, access=access)
+    first = store_run_execute(run_id=run.pk, access=access)
+    store_run_execute(run_id=run.pk, access=access)
     assert Store.objects.get(pk=store.pk).status == StoreStatus.READY, first
     helm_installs = [
         record

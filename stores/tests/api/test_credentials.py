@@ -8,8 +8,8 @@ import base64
 import pytest
 from django.core.cache import cache
 
-from provisioning.engines import CREDENTIALS_OBJECT_NAME
 from stores.choices import StoreEventKind, StoreStatus
+from stores.engines import CREDENTIALS_OBJECT_NAME
 from stores.models import IdempotencyKey, StoreEvent
 from stores.tests.api.conftest import make_store
 

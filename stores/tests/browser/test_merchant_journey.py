@@ -13,10 +13,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 
-from provisioning.tests.support import HELM_BINARIES
 from stores.choices import StoreEventKind, StoreStatus
 from stores.models import Store, StoreEvent
 from stores.tests.factories import default_plan
+from testkit.helm import HELM_BINARIES
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -9,11 +9,11 @@ import pytest
 
 from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
-from provisioning.reconcile import reconcile
-from provisioning.tests.real_cluster.support import release_states, status_of, unique_name
-from provisioning.tests.support import HELM_BINARIES, access_for, helm_pids
 from stores.choices import StoreEventKind, StoreStatus
-from stores.services import store_create
+from stores.lifecycle import store_create
+from stores.reconcile import fleet_reconcile as reconcile
+from stores.tests.real_cluster.support import release_states, status_of, unique_name
+from testkit.helm import HELM_BINARIES, access_for, helm_pids
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]

@@ -1,13 +1,18 @@
-"""Access to the Kubernetes API through the official client; the client is injectable for tests."""
+"""How the platform reaches its cluster: the kubeconfig or in-cluster service account, the official
+Kubernetes client and helm. Shared by the executor, the reconciler and credential reads."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
+
+from provisioning.helm import HelmClient, HelmInvocation
 
 
 class ClusterNotConfigured(Exception):
@@ -43,3 +48,29 @@ def new_api_client() -> client.ApiClient:
         config.load_incluster_config(client_configuration=configuration)
         return client.ApiClient(configuration)
     raise ClusterNotConfigured("no kubeconfig found and not running inside a cluster")
+
+
+@dataclass
+class ClusterAccess:
+    """How the executor, the reconciler and credential reads reach the cluster: a Kubernetes client
+    factory and a helm factory. Tests pass one pointing at a real control plane or the API double."""
+
+    api_client_factory: Callable[[], client.ApiClient] = new_api_client
+    helm_factory: Callable[[Callable[[HelmInvocation], None]], HelmClient] | None = None
+
+    def helm(self, on_invocation: Callable[[HelmInvocation], None]) -> HelmClient:
+        """A HelmClient that reports every invocation to `on_invocation`."""
+        if self.helm_factory is not None:
+            return self.helm_factory(on_invocation)
+        return HelmClient(
+            kubeconfig=kubeconfig_path(),
+            kube_context=settings.KUBE_CONTEXT or None,
+            on_invocation=on_invocation,
+        )
+
+    def configured(self) -> bool:
+        """False only when the default access has no kubeconfig and no in-cluster service account:
+        nothing could reach a cluster, so work waits instead of failing (injected access: True)."""
+        if self.api_client_factory is not new_api_client:
+            return True
+        return kubeconfig_path() is not None or in_cluster()

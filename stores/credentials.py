@@ -14,10 +14,9 @@ from urllib3.exceptions import HTTPError
 
 from platform_site.errors import ApplicationError
 from provisioning import cluster
-from provisioning.engine import ClusterAccess
-from provisioning.engines import CREDENTIALS_OBJECT_NAME, ENGINES
-from provisioning.kube import ClusterNotConfigured
+from provisioning.cluster_access import ClusterAccess, ClusterNotConfigured
 from stores.choices import StoreEventKind, StoreStatus
+from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
 from stores.models import Store
 from stores.transitions import store_record_event
 
@@ -76,11 +75,10 @@ def store_credentials_reveal(
         reason=f"Admin credentials revealed to {who}.",
         actor=actor,
     )
+    engine = engine_spec(store.engine)
     return StoreCredentials(
-        admin_url=f"{store.public_url}{ENGINES[store.engine].admin_path}",
-        username=data.get("admin-username", "admin")
-        if store.engine != "medusa"
-        else data.get("admin-email", ""),
+        admin_url=f"{store.public_url}{engine.admin_path}",
+        username=data.get(engine.login_key, ""),
         email=data.get("admin-email", ""),
         password=data.get("admin-password", ""),
     )

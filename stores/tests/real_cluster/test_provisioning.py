@@ -4,17 +4,17 @@ scheduler placing pods on kwok nodes, and the real namespace controller cleaning
 
 import pytest
 
-from provisioning.tests.real_cluster.support import (
+from stores.choices import StoreStatus
+from stores.exceptions import StoreNameTaken
+from stores.lifecycle import store_create, store_request_teardown, store_retry
+from stores.tests.real_cluster.support import (
     reason_of,
     release_states,
     status_of,
     unique_name,
     wait_namespace_gone,
 )
-from provisioning.tests.support import HELM_BINARIES, helm_params
-from stores.choices import StoreStatus
-from stores.exceptions import StoreNameTaken
-from stores.services import store_create, store_request_teardown, store_retry
+from testkit.helm import HELM_BINARIES, helm_params
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]

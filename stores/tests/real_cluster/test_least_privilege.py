@@ -7,22 +7,22 @@ from django.db import transaction
 from kubernetes import config
 
 from provisioning.choices import RunKind
-from provisioning.credentials import store_credentials_reveal
-from provisioning.engine import ClusterAccess
-from provisioning.reconcile import reconcile
+from provisioning.cluster_access import ClusterAccess
 from provisioning.services import provisioning_run_create
-from provisioning.tests.real_cluster.support import (
+from stores.choices import StoreStatus
+from stores.credentials import store_credentials_reveal
+from stores.lifecycle import store_create, store_request_teardown
+from stores.models import Store
+from stores.reconcile import fleet_reconcile as reconcile
+from stores.tests.real_cluster.support import (
     forbidden,
     install_platform_identity,
     release_states,
     status_of,
     unique_name,
 )
-from provisioning.tests.support import HELM_BINARIES, access_for
-from stores.choices import StoreStatus
-from stores.models import Store
-from stores.services import store_create, store_request_teardown
 from stores.transitions import store_transition
+from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
@@ -48,7 +48,7 @@ def _reprovision(store: Store) -> None:
         assert store_transition(
             store_id=store.pk, to=StoreStatus.REQUESTED, reason="upgrade", only_from=[StoreStatus.READY]
         )
-        provisioning_run_create(store=store, kind=RunKind.PROVISION)
+        provisioning_run_create(store_id=store.pk, kind=RunKind.PROVISION)
 
 
 def test_a_worker_with_only_the_platform_token_runs_the_whole_lifecycle(

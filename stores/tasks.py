@@ -1,4 +1,8 @@
-"""Celery tasks: thin interfaces that load by id and call one service."""
+"""Celery tasks: thin interfaces that load by id and call one service.
+
+They keep their registered names (`provisioning.tasks.*`) from before they moved here, so messages
+already queued under those names still route; provisioning dispatches runs by that name.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,17 @@ import secrets
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from provisioning.engine import provisioning_run_execute
-from provisioning.reconcile import reconcile as reconcile_service
+from stores.lifecycle import RunOutcome, store_run_execute
+from stores.reconcile import fleet_reconcile
 
 logger = get_task_logger(__name__)
 
 # A teardown waiting for an in-flight provision, or a run waiting for a free helm slot, asks again:
 # every ~2 s for well over the longest a provision may take (the task hard limit).
 BUSY_MAX_RETRIES = 2000
+# With no cluster configured a run asks again this often; the reconciler re-sends it if the message
+# outlives its retries.
+NO_CLUSTER_RETRY_SECONDS = 30
 
 
 def busy_backoff(retries: int) -> float:
@@ -26,15 +33,17 @@ def busy_backoff(retries: int) -> float:
 @shared_task(bind=True, name="provisioning.tasks.execute_run", max_retries=BUSY_MAX_RETRIES)
 def execute_run(self, run_id: int) -> str:
     """Execute one provisioning or teardown run; a duplicate delivery is a no-op."""
-    outcome = provisioning_run_execute(run_id=run_id)
-    if outcome.status == "busy":
+    result = store_run_execute(run_id=run_id)
+    if result.outcome is RunOutcome.BUSY:
         raise self.retry(countdown=busy_backoff(self.request.retries))
-    return outcome.status
+    if result.outcome is RunOutcome.WAITING_FOR_CLUSTER:
+        raise self.retry(countdown=NO_CLUSTER_RETRY_SECONDS)
+    return result.outcome.value
 
 
 @shared_task(name="provisioning.tasks.reconcile", ignore_result=True, soft_time_limit=300, time_limit=360)
 def reconcile() -> None:
     """Periodic reaper and reconciler (Celery beat)."""
-    report = reconcile_service()
+    report = fleet_reconcile()
     if report.errors:
         logger.info("reconcile skipped parts: %s", "; ".join(report.errors))

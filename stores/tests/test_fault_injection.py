@@ -13,11 +13,11 @@ import pytest
 
 from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
-from provisioning.reconcile import reconcile
-from provisioning.tests.support import HELM_BINARIES, access_for
 from stores.choices import StoreStatus
+from stores.lifecycle import store_create, store_request_teardown
 from stores.models import Store
-from stores.services import store_create, store_request_teardown
+from stores.reconcile import fleet_reconcile as reconcile
+from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

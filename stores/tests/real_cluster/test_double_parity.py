@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from provisioning.engine import provisioning_run_execute
 from provisioning.models import ProvisioningRun
-from provisioning.tests.real_cluster.support import STORE_KINDS, unique_name
-from provisioning.tests.support import HELM_BINARIES, access_for
 from stores.choices import StoreStatus
-from stores.services import store_create
+from stores.lifecycle import store_create, store_run_execute
+from stores.tests.real_cluster.support import STORE_KINDS, unique_name
+from testkit.helm import HELM_BINARIES, access_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
 
@@ -99,7 +98,7 @@ def _essence(objects_by_kind: dict[str, list[dict[str, Any]]], store_name: str) 
 def _provision(access, tenant, name: str, engine: str):
     store, _ = store_create(tenant=tenant, name=name, engine=engine)
     run = ProvisioningRun.objects.get(store=store)
-    provisioning_run_execute(run_id=run.pk, access=access)
+    store_run_execute(run_id=run.pk, access=access)
     store.refresh_from_db()
     assert store.status == StoreStatus.READY, store.status_reason
     return store

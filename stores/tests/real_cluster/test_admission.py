@@ -6,7 +6,10 @@ import urllib.error
 
 import pytest
 
-from provisioning.tests.real_cluster.support import (
+from stores.choices import StoreStatus
+from stores.lifecycle import store_create
+from stores.models import PlanResources
+from stores.tests.real_cluster.support import (
     forbidden,
     install_platform_identity,
     reason_of,
@@ -14,10 +17,7 @@ from provisioning.tests.real_cluster.support import (
     status_of,
     unique_name,
 )
-from provisioning.tests.support import HELM_BINARIES
-from stores.choices import StoreStatus
-from stores.models import PlanResources
-from stores.services import store_create
+from testkit.helm import HELM_BINARIES
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]

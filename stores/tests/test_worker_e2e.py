@@ -8,14 +8,14 @@ import time
 import pytest
 
 from provisioning.choices import RunKind, RunStatus
-from provisioning.engine import ClusterAccess
+from provisioning.cluster_access import ClusterAccess
 from provisioning.models import CommandRecord, ProvisioningRun
-from provisioning.reconcile import reconcile
 from provisioning.services import provisioning_run_dispatch
-from provisioning.tests.support import HELM_BINARIES, access_for, helm_params, helm_pids
 from stores.choices import StoreStatus
+from stores.lifecycle import store_create, store_request_teardown
 from stores.models import Store
-from stores.services import store_create, store_request_teardown
+from stores.reconcile import fleet_reconcile as reconcile
+from testkit.helm import HELM_BINARIES, access_for, helm_params, helm_pids
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -7,12 +7,11 @@ import pytest
 from kubernetes import client
 
 from provisioning.choices import RunKind, RunStatus
-from provisioning.engine import provisioning_run_execute
 from provisioning.models import CommandRecord, ProvisioningRun
-from provisioning.tests.support import access_for, helm_params
 from stores.choices import StoreEventKind, StoreStatus
+from stores.lifecycle import store_create, store_request_teardown, store_retry, store_run_execute
 from stores.models import Store, StoreEvent
-from stores.services import store_create, store_request_teardown, store_retry
+from testkit.helm import access_for, helm_params
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -48,9 +47,9 @@ def test_provision_then_teardown(engine, helm_binary, kube_api, tenant, owner, t
     access = access_for(kube_api, helm_binary, tmp_path / "helm")
     store, _ = store_create(tenant=tenant, name=f"shop-{engine}", engine=engine, actor=owner)
 
-    outcome = provisioning_run_execute(run_id=_latest_run(store).pk, access=access)
+    outcome = store_run_execute(run_id=_latest_run(store).pk, access=access)
 
-    assert outcome.status == "succeeded", outcome.detail
+    assert outcome.outcome == "succeeded", outcome.detail
     store.refresh_from_db()
     assert store.status == StoreStatus.READY and store.ready_at is not None
     namespace = kube_api.get("namespaces", store.namespace)
@@ -82,9 +81,9 @@ def test_provision_then_teardown(engine, helm_binary, kube_api, tenant, owner, t
     _assert_nowhere(passwords, kube_api, caplog, store.namespace, store.release_name)
 
     store_request_teardown(store=store, actor=owner)
-    outcome = provisioning_run_execute(run_id=_latest_run(store, RunKind.TEARDOWN).pk, access=access)
+    outcome = store_run_execute(run_id=_latest_run(store, RunKind.TEARDOWN).pk, access=access)
 
-    assert outcome.status == "succeeded", outcome.detail
+    assert outcome.outcome == "succeeded", outcome.detail
     store.refresh_from_db()
     assert store.status == StoreStatus.DELETED and store.deleted_at is not None
     assert kube_api.get("namespaces", store.namespace) is None
@@ -101,9 +100,9 @@ def test_never_ready_rolls_back_then_retry_succeeds_with_same_password(
     store, _ = store_create(tenant=tenant, name="broken", engine="woocommerce")
     kube_api.set_never_ready(store.namespace)
 
-    outcome = provisioning_run_execute(run_id=_latest_run(store).pk, access=access)
+    outcome = store_run_execute(run_id=_latest_run(store).pk, access=access)
 
-    assert outcome.status == "failed"
+    assert outcome.outcome == "failed"
     store.refresh_from_db()
     assert store.status == StoreStatus.FAILED
     assert "did not become ready in time" in store.status_reason
@@ -115,9 +114,9 @@ def test_never_ready_rolls_back_then_retry_succeeds_with_same_password(
 
     kube_api.set_never_ready(store.namespace, enabled=False)
     run = store_retry(store=store)
-    outcome = provisioning_run_execute(run_id=run.pk, access=access)
+    outcome = store_run_execute(run_id=run.pk, access=access)
 
-    assert outcome.status == "succeeded", outcome.detail
+    assert outcome.outcome == "succeeded", outcome.detail
     store.refresh_from_db()
     assert store.status == StoreStatus.READY
     assert _passwords(kube_api, store.namespace) == first_passwords
@@ -129,29 +128,29 @@ def test_stuck_namespace_is_reported_not_hidden(helm_binary, kube_api, tenant, t
     settings.TEARDOWN_NAMESPACE_TIMEOUT = 2
     access = access_for(kube_api, helm_binary, tmp_path / "helm")
     store, _ = store_create(tenant=tenant, name="sticky", engine="woocommerce")
-    assert provisioning_run_execute(run_id=_latest_run(store).pk, access=access).status == "succeeded"
+    assert store_run_execute(run_id=_latest_run(store).pk, access=access).outcome == "succeeded"
     api = access.api_client_factory()
     client.CoreV1Api(api).patch_namespace(
         store.namespace, {"metadata": {"finalizers": ["example.com/stuck"]}}
     )
 
     store_request_teardown(store=store)
-    outcome = provisioning_run_execute(run_id=_latest_run(store, RunKind.TEARDOWN).pk, access=access)
+    outcome = store_run_execute(run_id=_latest_run(store, RunKind.TEARDOWN).pk, access=access)
 
-    assert outcome.status == "failed"
+    assert outcome.outcome == "failed"
     store.refresh_from_db()
     assert store.status == StoreStatus.FAILED
     assert "still terminating" in store.status_reason and "example.com/stuck" in store.status_reason
 
 
 def test_second_delivery_of_the_same_run_is_a_no_op(kube_api, tenant, tmp_path):
-    from provisioning.tests.support import HELM_BINARIES
+    from testkit.helm import HELM_BINARIES
 
     access = access_for(kube_api, HELM_BINARIES["helm4"], tmp_path / "helm")
     store, _ = store_create(tenant=tenant, name="twice", engine="woocommerce")
     run = _latest_run(store)
-    assert provisioning_run_execute(run_id=run.pk, access=access).status == "succeeded"
-    assert provisioning_run_execute(run_id=run.pk, access=access).status == "skipped"
+    assert store_run_execute(run_id=run.pk, access=access).outcome == "succeeded"
+    assert store_run_execute(run_id=run.pk, access=access).outcome == "skipped"
     installs = [c for c in CommandRecord.objects.filter(run__store=store, tool="helm") if "upgrade" in c.argv]
     assert len(installs) == 1
 
@@ -159,9 +158,9 @@ def test_second_delivery_of_the_same_run_is_a_no_op(kube_api, tenant, tmp_path):
 def test_finishing_retries_through_a_brief_database_outage(monkeypatch):
     from django.db import OperationalError
 
-    from provisioning.engine import with_database_retry
+    from provisioning.recording import with_database_retry
 
-    monkeypatch.setattr("provisioning.engine.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("provisioning.recording.time.sleep", lambda seconds: None)
     calls = []
 
     def flaky():

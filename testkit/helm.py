@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from kubernetes import config
 
-from provisioning.engine import ClusterAccess
+from provisioning.cluster_access import ClusterAccess
 from provisioning.helm import HelmClient
 
 HELM_BINARIES = {

@@ -1,0 +1,384 @@
+"""A store's lifecycle: every decision that moves `Store.status` lives here, next to its one writer
+(`stores.transitions.store_transition`).
+
+People ask through `store_create`, `store_request_teardown` and `store_retry` (pages, API, admin).
+The worker executes a run through `store_run_execute`: claim (admitting the run for this store),
+build the frozen spec, hand it to provisioning's executor, and settle the store from the result.
+Failures from the executor and from the reaper go through one policy, `store_attempt_failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from provisioning.choices import RunKind
+from provisioning.cluster_access import ClusterAccess
+from provisioning.executor import ExecutionResult, Outcome, StepCallback, release_install, release_teardown
+from provisioning.failure_reasons import Failure
+from provisioning.models import ProvisioningRun
+from provisioning.recording import RunRecorder, with_database_retry
+from provisioning.retry_policy import automatic_retry
+from provisioning.services import (
+    Admission,
+    ClaimResult,
+    ClaimStatus,
+    provisioning_run_active_exists,
+    provisioning_run_claim,
+    provisioning_run_create,
+    provisioning_run_finish,
+    provisioning_runs_cancel_queued,
+    worker_identity,
+)
+from stores.choices import Engine, StoreEventKind, StoreStatus
+from stores.exceptions import (
+    EngineUnavailable,
+    InvalidStoreState,
+    PlanLimitReached,
+    StoreNameInvalid,
+    StoreNameTaken,
+)
+from stores.models import Store, StoreEvent, Tenant
+from stores.release import PlanMissesEngine, release_spec_for, teardown_spec_for
+from stores.selectors import tenant_live_store_count
+from stores.transitions import store_record_event, store_transition
+from stores.validators import host_for_store, namespace_for_store, release_name_for_store, validate_store_name
+
+logger = logging.getLogger(__name__)
+
+
+# ---- what people ask for ---------------------------------------------------------------------------
+
+
+def store_create_check(*, tenant: Tenant, name: Any, engine: Any) -> Store | None:
+    """Validate a store request without writing: raises what `store_create` would raise, and returns
+    the tenant's existing live store of that name (the idempotent case), else None.
+
+    The name is validated here and nowhere else on a request; the live name check of the launch
+    page is the only other caller.
+    """
+    try:
+        validate_store_name(name)
+    except ValidationError as exc:
+        raise StoreNameInvalid(exc.messages[0], fields={"name": exc.messages}) from exc
+    if engine not in Engine.values:
+        choices = ", ".join(sorted(Engine.values))
+        raise EngineUnavailable(
+            f"Unknown engine {engine!r}; choose one of: {choices}.",
+            fields={"engine": [f"Choose one of: {choices}."]},
+        )
+    existing = _live_store_named(name)
+    if existing is not None:
+        return _existing_or_conflict(existing, tenant=tenant, engine=engine)
+    limit = tenant.plan.max_stores
+    if tenant_live_store_count(tenant=tenant) >= limit:
+        raise PlanLimitReached(
+            f"Your plan “{tenant.plan.name}” allows {limit} store{'s' if limit != 1 else ''}; "
+            "delete one or upgrade your plan.",
+        )
+    return None
+
+
+def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -> tuple[Store, bool]:
+    """Request a new store; returns (store, created).
+
+    Idempotent: the same tenant asking again for a live store of the same name gets that store back
+    with created=False. Another tenant's live name is a conflict; the plan's store limit is enforced.
+    """
+    with transaction.atomic():
+        # The tenant row lock serialises this tenant's creates, so the plan limit cannot be overrun by
+        # two requests that both counted before either inserted.
+        locked_tenant = Tenant.objects.select_for_update().select_related("plan").get(pk=tenant.pk)
+        existing = store_create_check(tenant=locked_tenant, name=name, engine=engine)
+        if existing is not None:
+            return existing, False
+        try:
+            with transaction.atomic():
+                store = Store.objects.create(
+                    tenant=locked_tenant,
+                    name=name,
+                    engine=engine,
+                    namespace=namespace_for_store(name),
+                    release_name=release_name_for_store(name),
+                    host=host_for_store(name, settings.STORE_BASE_DOMAIN),
+                    status_reason="Queued: waiting for a worker to start provisioning.",
+                    created_by=actor if getattr(actor, "pk", None) else None,
+                )
+        except IntegrityError:
+            # Another tenant inserted the same live name between our check and our insert.
+            existing = _live_store_named(name)
+            if existing is None:
+                raise
+            return _existing_or_conflict(existing, tenant=locked_tenant, engine=engine), False
+        StoreEvent.objects.create(
+            store=store,
+            kind=StoreEventKind.TRANSITION,
+            new_status=StoreStatus.REQUESTED,
+            reason="Store requested.",
+            actor=store.created_by,
+        )
+        provisioning_run_create(store_id=store.pk, kind=RunKind.PROVISION, requested_by=actor)
+    return store, True
+
+
+def _live_store_named(name: str) -> Store | None:
+    return Store.objects.exclude(status=StoreStatus.DELETED).filter(name=name).first()
+
+
+def _existing_or_conflict(existing: Store, *, tenant: Tenant, engine: str) -> Store:
+    if existing.tenant_id != tenant.pk:
+        raise StoreNameTaken(
+            f"The name “{existing.name}” is already taken. Choose another name.",
+            fields={"name": [f"The name “{existing.name}” is already taken."]},
+        )
+    if existing.engine != engine:
+        raise StoreNameTaken(
+            f"You already have a {existing.get_engine_display()} store called “{existing.name}”.",
+            fields={"name": [f"You already have a store called “{existing.name}”."]},
+        )
+    return existing
+
+
+def store_request_teardown(*, store: Store, actor: Any = None) -> Store:
+    """Ask for a store's teardown. Repeating it is harmless; a queued provision is cancelled, and a
+    running one finishes first (the teardown run waits for it)."""
+    with transaction.atomic():
+        locked = Store.objects.select_for_update().get(pk=store.pk)
+        if locked.status in {StoreStatus.DELETING, StoreStatus.DELETED}:
+            return locked
+        if not store_transition(
+            store_id=locked.pk, to=StoreStatus.DELETING, reason="Teardown requested.", actor=actor
+        ):
+            raise InvalidStoreState(f"The store cannot be deleted while it is {locked.status}.")
+        provisioning_runs_cancel_queued(
+            store_id=locked.pk, kind=RunKind.PROVISION, reason="Cancelled: teardown was requested."
+        )
+        if not provisioning_run_active_exists(store_id=locked.pk, kind=RunKind.TEARDOWN):
+            provisioning_run_create(store_id=locked.pk, kind=RunKind.TEARDOWN, requested_by=actor)
+    locked.refresh_from_db()
+    return locked
+
+
+def store_retry(*, store: Store, actor: Any = None) -> ProvisioningRun:
+    """Retry the operation that failed: provisioning again, or a teardown that did not finish."""
+    with transaction.atomic():
+        locked = Store.objects.select_for_update().get(pk=store.pk)
+        if locked.status != StoreStatus.FAILED:
+            raise InvalidStoreState(f"Only a failed store can be retried; this one is {locked.status}.")
+        last_run = ProvisioningRun.objects.filter(store=locked).order_by("-created_at", "-id").first()
+        kind = (
+            RunKind.TEARDOWN
+            if last_run is not None and last_run.kind == RunKind.TEARDOWN
+            else RunKind.PROVISION
+        )
+        target, reason = (
+            (StoreStatus.DELETING, "Teardown retried.")
+            if kind == RunKind.TEARDOWN
+            else (StoreStatus.REQUESTED, "Provisioning retried.")
+        )
+        store_transition(store_id=locked.pk, to=target, reason=reason, actor=actor)
+        return provisioning_run_create(store_id=locked.pk, kind=kind, requested_by=actor)
+
+
+# ---- what the worker does --------------------------------------------------------------------------
+
+
+class RunOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # already handled, or refused because the store moved on
+    BUSY = "busy"  # another run of the store or the concurrency cap: the task asks again shortly
+    WAITING_FOR_CLUSTER = "waiting-for-cluster"  # nothing to reach: not an attempt, no retry used
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one task delivery did."""
+
+    outcome: RunOutcome
+    detail: str = ""
+
+
+def store_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> RunResult:
+    """Claim and execute one run. Safe to call twice for the same run: the second call is a no-op."""
+    access = access or ClusterAccess()
+    if not access.configured():
+        # No kubeconfig and no in-cluster account: the store stays requested, with no attempt spent
+        # and no event written, until a cluster is configured.
+        return RunResult(RunOutcome.WAITING_FOR_CLUSTER, "no Kubernetes cluster is configured")
+    claim = store_run_claim(run_id=run_id, worker=worker_identity())
+    if claim.status is ClaimStatus.BUSY:
+        return RunResult(RunOutcome.BUSY, claim.reason)
+    if claim.status is not ClaimStatus.CLAIMED or claim.run is None:
+        logger.info("run %s not started: %s", run_id, claim.reason)
+        return RunResult(RunOutcome.SKIPPED, claim.reason)
+    run = claim.run
+    store = Store.objects.select_related("tenant__plan", "created_by").get(pk=run.store_id)
+    recorder = RunRecorder(run.pk)
+    if run.kind == RunKind.PROVISION:
+        try:
+            spec = release_spec_for(store)
+        except PlanMissesEngine as exc:
+            return store_attempt_failed(
+                run=run, failure=Failure(exc.message, transient=False), recorder=recorder
+            )
+        result = release_install(spec=spec, access=access, recorder=recorder, on_step=_timeline(store.pk))
+        return _settle(
+            run, result, recorder, succeeded_status=StoreStatus.READY, from_status=StoreStatus.PROVISIONING
+        )
+    result = release_teardown(
+        spec=teardown_spec_for(store), access=access, recorder=recorder, on_step=_timeline(store.pk)
+    )
+    return _settle(
+        run, result, recorder, succeeded_status=StoreStatus.DELETED, from_status=StoreStatus.DELETING
+    )
+
+
+def store_run_claim(*, run_id: int, worker: str) -> ClaimResult:
+    """Claim a run for `worker`; a provision run moves its store from requested to provisioning in the
+    same short transaction, and a run whose store moved on (deleted meanwhile) is cancelled."""
+    return provisioning_run_claim(run_id=run_id, worker=worker, admit=lambda run: _admit(run, worker))
+
+
+def _admit(run: ProvisioningRun, worker: str) -> Admission:
+    """At claim time, with the store row locked: may this run start for this store now?"""
+    store = Store.objects.select_for_update().get(pk=run.store_id)
+    if run.kind == RunKind.PROVISION:
+        if store.status == StoreStatus.REQUESTED:
+            store_transition(
+                store_id=store.pk,
+                to=StoreStatus.PROVISIONING,
+                reason=f"Provisioning attempt {run.attempt} started.",
+                actor_label=worker,
+                only_from=[StoreStatus.REQUESTED],
+            )
+            return Admission(True)
+        if store.status == StoreStatus.PROVISIONING:
+            return Admission(True)
+    elif store.status == StoreStatus.DELETING:
+        return Admission(True)
+    return Admission(False, f"the store is {store.status}.")
+
+
+def _timeline(store_id: int) -> StepCallback:
+    """Provisioning milestones as step events on the store's timeline."""
+
+    def step(name: str, reason: str) -> None:
+        with_database_retry(
+            lambda: store_record_event(
+                store_id=store_id, kind=StoreEventKind.STEP, step=name, reason=reason, actor_label="worker"
+            )
+        )
+
+    return step
+
+
+def _settle(
+    run: ProvisioningRun,
+    result: ExecutionResult,
+    recorder: RunRecorder,
+    *,
+    succeeded_status: StoreStatus,
+    from_status: StoreStatus,
+) -> RunResult:
+    if result.outcome is not Outcome.SUCCEEDED or result.failure is not None:
+        assert result.failure is not None
+        return store_attempt_failed(run=run, failure=result.failure, recorder=recorder)
+
+    def finish() -> bool:
+        with transaction.atomic():
+            moved = store_transition(
+                store_id=run.store_id,
+                to=succeeded_status,
+                reason=result.summary,
+                actor_label="worker",
+                only_from=[from_status],
+            )
+            provisioning_run_finish(run_id=run.pk, succeeded=True, helm_seconds=recorder.helm_seconds)
+        return moved
+
+    if not with_database_retry(finish):
+        logger.info("store %s moved on while its run %s ran", run.store_id, run.pk)
+    detail = f"revision {result.revision}" if result.revision is not None else result.summary
+    return RunResult(RunOutcome.SUCCEEDED, detail)
+
+
+def store_attempt_failed(
+    *,
+    run: ProvisioningRun,
+    failure: Failure,
+    recorder: RunRecorder | None = None,
+    actor_label: str = "worker",
+) -> RunResult:
+    """The one fail-and-retry policy: close the run (unless the reaper already did), move the store to
+    failed with the reason and, for a transient failure within AUTO_RETRY_LIMIT, queue a new attempt
+    with backoff. The same for provisioning and teardown, from the executor and from the reaper."""
+    if recorder is not None:
+        with_database_retry(
+            lambda: provisioning_run_finish(
+                run_id=run.pk, succeeded=False, error=failure.reason, helm_seconds=recorder.helm_seconds
+            )
+        )
+    provision = run.kind == RunKind.PROVISION
+    attempts = ProvisioningRun.objects.filter(store_id=run.store_id, kind=run.kind).count()
+    decision = automatic_retry(attempts_so_far=attempts, transient=failure.transient)
+    if decision.retry:
+        suffix = f" Retrying automatically (attempt {attempts + 1})."
+    elif failure.transient:
+        suffix = " Retry when the cluster is healthy."
+    else:
+        suffix = ""
+
+    def move() -> None:
+        with transaction.atomic():
+            moved = store_transition(
+                store_id=run.store_id,
+                to=StoreStatus.FAILED,
+                reason=f"{failure.reason}{suffix}",
+                actor_label=actor_label,
+                only_from=[StoreStatus.PROVISIONING if provision else StoreStatus.DELETING],
+            )
+            if (
+                moved
+                and decision.retry
+                and store_transition(
+                    store_id=run.store_id,
+                    to=StoreStatus.REQUESTED if provision else StoreStatus.DELETING,
+                    reason="Automatic retry.",
+                    actor_label=actor_label,
+                )
+            ):
+                # A new run row per attempt: history is never reset.
+                provisioning_run_create(
+                    store_id=run.store_id, kind=RunKind(run.kind), countdown=decision.delay_seconds
+                )
+
+    with_database_retry(move)
+    logger.warning("%s of store %s failed: %s", run.get_kind_display(), run.store_id, failure.reason)
+    return RunResult(RunOutcome.FAILED, failure.reason)
+
+
+def store_run_interrupted(*, run: ProvisioningRun) -> None:
+    """The reaper failed this run (deadline passed or worker gone): an interruption is transient."""
+    store_attempt_failed(run=run, failure=Failure(run.error, transient=True), actor_label="reaper")
+
+
+def store_drifted(*, store_id: int, missing: str) -> bool:
+    """A ready store whose `missing` (namespace, helm release) vanished is provisioned again."""
+    with transaction.atomic():
+        if store_transition(
+            store_id=store_id,
+            to=StoreStatus.REQUESTED,
+            reason=f"The store's {missing} vanished from the cluster; re-provisioning.",
+            actor_label="reconciler",
+            only_from=[StoreStatus.READY],
+        ):
+            provisioning_run_create(store_id=store_id, kind=RunKind.PROVISION)
+            return True
+    return False

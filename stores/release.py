@@ -1,0 +1,115 @@
+"""What a store is, as the executor needs it: a frozen ReleaseSpec (chart, values, labels, credentials)
+built from the store, its plan, the engine catalogue and the platform's settings.
+
+No secret is ever in the values: the chart gets only the name of the credentials Secret.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from platform_site.errors import ApplicationError
+from provisioning.cluster import MANAGED_BY_LABEL, MANAGED_BY_VALUE, STORE_LABEL, TENANT_LABEL
+from provisioning.specs import CredentialsSpec, DeployerBinding, ReleaseSpec, TeardownSpec
+from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
+from stores.models import PlanResources, Store
+
+
+class PlanMissesEngine(ApplicationError):
+    """The store's plan has no resources row for its engine: staff must add one."""
+
+    code = "plan_incomplete"
+    http_status = 409
+
+
+def store_helm_values(store: Store) -> dict[str, Any]:
+    """Helm values for a store, from the store, its plan and the environment."""
+    resources = PlanResources.objects.filter(plan_id=store.tenant.plan_id, engine=store.engine).first()
+    if resources is None:
+        raise PlanMissesEngine(
+            f"The plan “{store.tenant.plan}” has no resources for {engine_spec(store.engine).label}; "
+            "add them in the admin, then retry."
+        )
+    return {
+        "store": {
+            "name": store.name,
+            "title": store.name.replace("-", " ").title(),
+            "host": store.host,
+            "adminEmail": store_admin_email(store),
+        },
+        "existingSecret": CREDENTIALS_OBJECT_NAME,
+        "ingress": {
+            "className": settings.STORE_INGRESS_CLASS,
+            "tls": settings.STORE_URL_SCHEME == "https",
+            "controller": {
+                "namespace": settings.STORE_INGRESS_CONTROLLER_NAMESPACE,
+                "podLabels": dict(settings.STORE_INGRESS_CONTROLLER_POD_LABELS),
+            },
+        },
+        "storage": {"className": settings.STORE_STORAGE_CLASS},
+        "quota": {"cpu": resources.cpu, "memory": resources.memory, "storage": resources.storage},
+        "network": {"clusterCIDRs": list(settings.STORE_CLUSTER_CIDRS)},
+    }
+
+
+def store_admin_email(store: Store) -> str:
+    """The store admin's e-mail: the creator's, else admin@<store host>."""
+    if store.created_by_id and store.created_by.email:
+        return store.created_by.email
+    return f"admin@{store.host}"
+
+
+def store_labels(store: Store) -> dict[str, str]:
+    """The labels every object the platform itself creates for a store carries."""
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, STORE_LABEL: store.name}
+
+
+def store_namespace_labels(store: Store) -> dict[str, str]:
+    """The store namespace's labels: ownership, and the Pod Security level enforced on its pods."""
+    return {
+        **store_labels(store),
+        TENANT_LABEL: store.tenant.slug[:63].rstrip("-"),
+        "pod-security.kubernetes.io/enforce": settings.STORE_POD_SECURITY_LEVEL,
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+
+
+def _deployer_binding() -> DeployerBinding | None:
+    if not settings.PLATFORM_SERVICE_ACCOUNT:
+        return None
+    namespace, name = settings.PLATFORM_SERVICE_ACCOUNT.split("/", 1)
+    return DeployerBinding(settings.STORE_DEPLOYER_CLUSTER_ROLE, name, namespace)
+
+
+def release_spec_for(store: Store) -> ReleaseSpec:
+    """The frozen install of one store (PlanMissesEngine when its plan cannot size it)."""
+    engine = engine_spec(store.engine)
+    return ReleaseSpec(
+        namespace=store.namespace,
+        release=store.release_name,
+        chart=str(Path(settings.STORE_CHARTS_DIR) / engine.chart),
+        chart_label=engine.label,
+        values=store_helm_values(store),
+        namespace_labels=store_namespace_labels(store),
+        credentials=CredentialsSpec(
+            name=CREDENTIALS_OBJECT_NAME,
+            keys=engine.secret_keys,
+            admin_email=store_admin_email(store),
+            labels=store_labels(store),
+        ),
+        deployer=_deployer_binding(),
+        helm_timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
+    )
+
+
+def teardown_spec_for(store: Store) -> TeardownSpec:
+    """The frozen teardown of one store."""
+    return TeardownSpec(
+        namespace=store.namespace,
+        release=store.release_name,
+        helm_timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
+        namespace_timeout_seconds=settings.TEARDOWN_NAMESPACE_TIMEOUT,
+    )
