@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DJANGO_SETTINGS_MODULE := platform_site.settings
 
-.PHONY: install tools cluster run demo worker test lint fmt migrate bench clean
+.PHONY: install tools cluster run demo worker test test-fast lint fmt migrate bench clean
 
 # Create the virtualenv and install pinned dependencies (re-runs only when requirements change).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -45,9 +45,14 @@ worker: migrate
 test: install tools
 	BROKER_DATA_DIR=$(CURDIR)/var/test-broker-$$$$ $(BIN)/pytest $(PYTEST_ARGS)
 
+# The quick loop while coding: no browser, no Medusa install, no worker processes, no real cluster (under 2 min).
+test-fast: install tools
+	BROKER_DATA_DIR=$(CURDIR)/var/test-broker-$$$$ $(BIN)/pytest -m "not slow and not browser and not real_cluster and not real_node and not netpol" $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy platform_site stores provisioning
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 

@@ -13,6 +13,15 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, settings):
+    """PBKDF2 at Django's 1,000,000 iterations costs ~0.3 s per user created or logged in; in-process
+    tests get a fast hasher. Slow tests keep the real one: the servers and workers they start are
+    other processes, which must be able to verify the hashes these tests write."""
+    if request.node.get_closest_marker("slow") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def owner(db):
     """A user who owns a tenant on the default plan."""

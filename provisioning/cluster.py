@@ -46,6 +46,11 @@ class NamespaceGone:
     blocker: str = ""  # when not gone: the finalizer or condition that holds it
 
 
+def _metadata(obj: Any) -> client.V1ObjectMeta:
+    """An API object's metadata; the client types it optional, the apiserver always sends it."""
+    return obj.metadata or client.V1ObjectMeta()
+
+
 def _recorded(record: Recorder | None, argv: list[str], call: Callable[[], Any]) -> Any:
     started_at, started = timezone.now(), time.monotonic()
     try:
@@ -74,7 +79,7 @@ def ensure_namespace(
         if exc.status != 409:
             raise
     existing = core.read_namespace(name)
-    if (existing.metadata.labels or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
+    if (_metadata(existing).labels or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
         raise NamespaceNotOurs(f"namespace {name} exists but was not created by this platform")
     if existing.status and existing.status.phase == "Terminating":
         raise NamespaceTerminating(f"namespace {name} is still terminating from an earlier teardown")
@@ -204,7 +209,7 @@ def namespace_exists(api: ApiClient, *, name: str) -> bool:
 def managed_namespaces(api: ApiClient) -> set[str]:
     """Names of every namespace this platform manages."""
     listing = CoreV1Api(api).list_namespace(label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
-    return {item.metadata.name for item in listing.items}
+    return {str(_metadata(item).name) for item in listing.items}
 
 
 def delete_namespace(api: ApiClient, *, name: str, record: Recorder | None = None) -> bool:
@@ -251,7 +256,7 @@ def namespace_blocker(api: ApiClient, *, name: str) -> str:
     """A sentence naming what keeps a terminating namespace alive (finalizers and conditions)."""
     namespace = CoreV1Api(api).read_namespace(name)
     parts: list[str] = []
-    finalizers = list(namespace.metadata.finalizers or [])
+    finalizers = list(_metadata(namespace).finalizers or [])
     if finalizers:
         parts.append(f"finalizers {', '.join(finalizers)}")
     for condition in (namespace.status.conditions if namespace.status else None) or []:
@@ -273,17 +278,17 @@ def namespace_diagnostics(api: ApiClient, *, namespace: str, limit: int = 8) -> 
             waiting = status.state.waiting if status.state else None
             if waiting and waiting.reason:
                 lines.append(
-                    f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}".rstrip(": ")
+                    f"pod {_metadata(pod).name}: {waiting.reason}: {waiting.message or ''}".rstrip(": ")
                 )
     try:
         events = core.list_namespaced_event(namespace).items
     except ApiException:
         events = []
     warnings = [event for event in events if event.type == "Warning"]
-    warnings.sort(key=lambda event: str(event.last_timestamp or event.metadata.creation_timestamp or ""))
+    warnings.sort(key=lambda event: str(event.last_timestamp or _metadata(event).creation_timestamp or ""))
     for event in warnings[-limit:]:
         involved = event.involved_object
-        lines.append(f"{involved.kind.lower()} {involved.name}: {event.reason}: {event.message}")
+        lines.append(f"{(involved.kind or '').lower()} {involved.name}: {event.reason}: {event.message}")
     unique: list[str] = []
     for line in lines:
         if line not in unique:

@@ -283,16 +283,6 @@ class HelmClient:
             timeout=timeout_seconds + 30,
         )
 
-    def status(self, *, release: str, namespace: str) -> HelmRelease | None:
-        """The release's current state, or None if it does not exist."""
-        try:
-            invocation = self._run_checked(
-                ["status", release, "--namespace", namespace, "--output", "json"], timeout=60, record=False
-            )
-        except ReleaseNotFound:
-            return None
-        return _parse_release(json.loads(invocation.stdout))
-
     def list_releases(self, *, namespace: str | None = None) -> list[HelmRelease]:
         """Every release (all states) in `namespace`, or in all namespaces."""
         invocation = self._run_checked(self.list_argv(namespace=namespace), timeout=60, record=False)

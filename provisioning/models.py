@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -25,7 +26,7 @@ class ProvisioningRun(models.Model):
     error = models.TextField(blank=True, default="")
     helm_seconds = models.FloatField(null=True, blank=True, help_text="Wall time spent inside helm.")
     requested_by = models.ForeignKey(
-        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
     class Meta:

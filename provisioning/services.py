@@ -21,7 +21,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from provisioning.choices import RUN_ACTIVE_STATUSES, RUN_ALLOWED_TRANSITIONS, RunKind, RunStatus
+from provisioning.choices import (
+    RUN_ACTIVE_STATUSES,
+    RUN_ALLOWED_TRANSITIONS,
+    RUN_TERMINAL_STATUSES,
+    RunKind,
+    RunStatus,
+)
 from provisioning.models import CommandRecord, ProvisioningRun
 from provisioning.redaction import clean_output, redact
 
@@ -43,7 +49,7 @@ def worker_identity() -> str:
 def run_transition(*, run_id: int, to: RunStatus, **fields: Any) -> bool:
     """Move a run to `to` with a conditional UPDATE; False if another writer got there first."""
     sources = [source for source, targets in RUN_ALLOWED_TRANSITIONS.items() if to in targets]
-    if to in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}:
+    if to in RUN_TERMINAL_STATUSES:
         fields.setdefault("finished_at", timezone.now())
     if "error" in fields:
         fields["error"] = clean_output(fields["error"], limit=4000)

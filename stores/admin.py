@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -132,7 +133,7 @@ class StoreAddForm(forms.ModelForm):
         self.created_store: Store | None = None
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         tenant, name, engine = cleaned.get("tenant"), cleaned.get("name"), cleaned.get("engine")
         if tenant and engine and not self.errors:
             try:
@@ -254,7 +255,7 @@ class StoreAdmin(admin.ModelAdmin):
                     **self.admin_site.each_context(request),
                     "title": "Tear down stores?",
                     "stores": queryset,
-                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
                     "opts": self.model._meta,
                 },
             )

@@ -23,7 +23,6 @@ class StoreStatus(models.TextChoices):
 
 
 STORE_ACTIVE_STATUSES = frozenset({StoreStatus.REQUESTED, StoreStatus.PROVISIONING, StoreStatus.DELETING})
-STORE_SETTLED_STATUSES = frozenset({StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETED})
 STORE_TERMINAL_STATUSES = frozenset({StoreStatus.DELETED})
 
 STORE_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {

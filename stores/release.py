@@ -57,8 +57,9 @@ def store_helm_values(store: Store) -> dict[str, Any]:
 
 def store_admin_email(store: Store) -> str:
     """The store admin's e-mail: the creator's, else admin@<store host>."""
-    if store.created_by_id and store.created_by.email:
-        return store.created_by.email
+    creator = store.created_by
+    if creator is not None and creator.email:
+        return creator.email
     return f"admin@{store.host}"
 
 

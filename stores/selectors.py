@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from stores.choices import StoreStatus
+from stores.choices import STORE_TERMINAL_STATUSES, StoreStatus
 from stores.models import Store, StoreEvent, Tenant
 
 
@@ -20,14 +20,14 @@ def tenant_for_user(*, user: Any) -> Tenant | None:
 
 def tenant_live_store_count(*, tenant: Tenant) -> int:
     """Stores that count against the plan: every store not yet deleted."""
-    return Store.objects.filter(tenant=tenant).exclude(status=StoreStatus.DELETED).count()
+    return Store.objects.filter(tenant=tenant).exclude(status__in=STORE_TERMINAL_STATUSES).count()
 
 
 def store_list_for_tenant(*, tenant: Tenant, include_deleted: bool = False) -> QuerySet[Store]:
     """The tenant's stores, newest first."""
     stores = Store.objects.filter(tenant=tenant)
     if not include_deleted:
-        stores = stores.exclude(status=StoreStatus.DELETED)
+        stores = stores.exclude(status__in=STORE_TERMINAL_STATUSES)
     return stores.order_by("-created_at", "-id")
 
 

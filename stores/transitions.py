@@ -28,12 +28,10 @@ def store_transition(
     actor: Any = None,
     actor_label: str = "",
     only_from: Iterable[StoreStatus] | None = None,
-    extra_fields: dict[str, Any] | None = None,
 ) -> bool:
     """Move a store to `to` if its current status allows it; write the event. Returns True if it moved.
 
     `only_from` narrows the allowed sources further (a caller that knows which status it expects).
-    `extra_fields` are set in the same UPDATE (e.g. `ready_at`, `public_url`).
     """
     sources = _allowed_sources(to)
     if only_from is not None:
@@ -46,7 +44,6 @@ def store_transition(
         fields["ready_at"] = now
     if to == StoreStatus.DELETED:
         fields["deleted_at"] = now
-    fields.update(extra_fields or {})
     with transaction.atomic():
         # Read the old status under the same transaction; select_for_update makes the read and the
         # conditional UPDATE one step on PostgreSQL (SQLite serialises writers anyway).

@@ -6,8 +6,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from kubeapi_double import KubeApiDouble
 from kubeapi_double.tests.conftest import Tool
+
+# Real helm 3 and helm 4 processes against the double: seconds each, so not in `make test-fast`.
+pytestmark = pytest.mark.slow
 
 
 def _condition(obj: dict, kind: str) -> str | None:

@@ -13,14 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 
-from provisioning.choices import RunStatus
-from provisioning.models import ProvisioningRun
-from provisioning.services import run_transition
 from stores.choices import StoreEventKind, StoreStatus
 from stores.credentials import ClusterUnavailable, StoreCredentials
-from stores.lifecycle import store_create
 from stores.models import Membership, Store, StoreEvent
-from stores.tests.factories import MembershipFactory
+from stores.tests.factories import MembershipFactory, StoreFactory
 from stores.transitions import store_record_event, store_transition
 
 pytestmark = pytest.mark.django_db
@@ -41,31 +37,6 @@ def _pages_settings(settings):
 def merchant(client, owner):
     client.force_login(owner)
     return client
-
-
-def _make(tenant, name, *, status=StoreStatus.REQUESTED, engine="woocommerce", reason=""):
-    store, _ = store_create(tenant=tenant, name=name, engine=engine)
-    path = {
-        StoreStatus.REQUESTED: [],
-        StoreStatus.PROVISIONING: [StoreStatus.PROVISIONING],
-        StoreStatus.READY: [StoreStatus.PROVISIONING, StoreStatus.READY],
-        StoreStatus.FAILED: [StoreStatus.PROVISIONING, StoreStatus.FAILED],
-        StoreStatus.DELETING: [StoreStatus.PROVISIONING, StoreStatus.READY, StoreStatus.DELETING],
-        StoreStatus.DELETED: [
-            StoreStatus.PROVISIONING,
-            StoreStatus.READY,
-            StoreStatus.DELETING,
-            StoreStatus.DELETED,
-        ],
-    }[status]
-    for step in path:
-        assert store_transition(store_id=store.pk, to=step, reason=reason if step == status else "")
-    if status in {StoreStatus.READY, StoreStatus.FAILED}:
-        # The run that got the store here has finished; a retry may start a new one.
-        for run in ProvisioningRun.objects.filter(store=store, status=RunStatus.QUEUED):
-            run_transition(run_id=run.pk, to=RunStatus.FAILED, error=reason or "stopped by the test")
-    store.refresh_from_db()
-    return store
 
 
 def _text(response) -> str:
@@ -119,7 +90,7 @@ def test_an_expired_session_on_a_polled_fragment_redirects_the_whole_page(client
 
 
 def test_cluster_banner_shows_on_every_page(client, merchant, tenant):
-    _make(tenant, "bannered")
+    StoreFactory(tenant=tenant, name="bannered")
     for url in ["/", "/stores/", "/stores/new/", "/stores/bannered/", "/settings/tokens/"]:
         assert "Simulated cluster" in _text(merchant.get(url)), url
     client.logout()
@@ -260,10 +231,10 @@ def test_password_change_and_reset(merchant, client, owner):
 
 
 def test_dashboard_lists_only_this_tenants_live_stores_with_plan_usage(merchant, tenant, other_tenant):
-    _make(tenant, "mine-ready", status=StoreStatus.READY)
-    _make(tenant, "mine-queued")
-    _make(tenant, "mine-gone", status=StoreStatus.DELETED)
-    _make(other_tenant, "theirs")
+    StoreFactory(tenant=tenant, name="mine-ready", status=StoreStatus.READY)
+    StoreFactory(tenant=tenant, name="mine-queued")
+    StoreFactory(tenant=tenant, name="mine-gone", status=StoreStatus.DELETED)
+    StoreFactory(tenant=other_tenant, name="theirs")
     text = _text(merchant.get("/stores/"))
     assert "mine-ready" in text and "mine-queued" in text
     assert "theirs" not in text and "mine-gone" not in text
@@ -278,7 +249,7 @@ def test_dashboard_lists_only_this_tenants_live_stores_with_plan_usage(merchant,
 
 def test_dashboard_at_the_plan_limit_hides_the_launch_link(merchant, tenant):
     for name in ["one-a", "two-b", "three-c"]:
-        _make(tenant, name)
+        StoreFactory(tenant=tenant, name=name)
     text = _text(merchant.get("/stores/"))
     assert "3 of 3" in text and "Delete a store to launch another" in text
     assert f'href="{reverse("stores:new")}"' not in text
@@ -292,7 +263,7 @@ def test_a_user_without_an_organisation_gets_a_clear_403(client, db):
 
 
 def test_row_fragment_follows_the_store_and_is_empty_once_deleted(merchant, tenant):
-    store = _make(tenant, "rowed", status=StoreStatus.DELETING)
+    store = StoreFactory(tenant=tenant, name="rowed", status=StoreStatus.DELETING)
     response = merchant.get("/stores/rowed/row/")
     assert "Deleting" in _text(response) and "hx-trigger" in _text(response)
     store_transition(store_id=store.pk, to=StoreStatus.DELETED)
@@ -331,8 +302,8 @@ def test_double_submit_lands_on_the_same_store(merchant):
 
 
 def test_double_submit_at_the_plan_limit_still_lands_on_the_store(merchant, tenant):
-    _make(tenant, "first-one")
-    _make(tenant, "second-one")
+    StoreFactory(tenant=tenant, name="first-one")
+    StoreFactory(tenant=tenant, name="second-one")
     merchant.post("/stores/new/", {"name": "third-one", "engine": "woocommerce"})
     again = merchant.post("/stores/new/", {"name": "third-one", "engine": "woocommerce"})
     assert again.status_code == 302 and Store.objects.filter(tenant=tenant).count() == 3
@@ -383,7 +354,7 @@ def test_launch_rejects_an_unknown_engine(merchant):
 
 def test_launch_over_the_plan_limit_names_the_plan(merchant, tenant):
     for name in ["one-a", "two-b", "three-c"]:
-        _make(tenant, name)
+        StoreFactory(tenant=tenant, name=name)
     response = merchant.post("/stores/new/", {"name": "four-d", "engine": "woocommerce"})
     assert response.status_code == 400
     text = _text(response)
@@ -393,13 +364,13 @@ def test_launch_over_the_plan_limit_names_the_plan(merchant, tenant):
 
 def test_deleted_stores_free_their_plan_slot(merchant, tenant):
     for name in ["one-a", "two-b"]:
-        _make(tenant, name)
-    _make(tenant, "three-c", status=StoreStatus.DELETED)
+        StoreFactory(tenant=tenant, name=name)
+    StoreFactory(tenant=tenant, name="three-c", status=StoreStatus.DELETED)
     assert merchant.post("/stores/new/", {"name": "four-d", "engine": "woocommerce"}).status_code == 302
 
 
 def test_launch_with_a_name_another_tenant_uses_is_a_conflict(merchant, other_tenant):
-    _make(other_tenant, "popular")
+    StoreFactory(tenant=other_tenant, name="popular")
     response = merchant.post("/stores/new/", {"name": "popular", "engine": "woocommerce"})
     assert response.status_code == 400
     assert "already taken" in _text(response)
@@ -407,14 +378,14 @@ def test_launch_with_a_name_another_tenant_uses_is_a_conflict(merchant, other_te
 
 
 def test_launch_with_own_name_but_other_engine_is_a_conflict(merchant, tenant):
-    _make(tenant, "mixed")
+    StoreFactory(tenant=tenant, name="mixed")
     response = merchant.post("/stores/new/", {"name": "mixed", "engine": "medusa"})
     assert response.status_code == 400 and "You already have a store called" in _text(response)
 
 
 def test_check_name_explains_and_suggests(merchant, tenant, other_tenant):
-    _make(other_tenant, "taken-name")
-    _make(tenant, "mine-already")
+    StoreFactory(tenant=other_tenant, name="taken-name")
+    StoreFactory(tenant=tenant, name="mine-already")
 
     bad = _text(merchant.get("/stores/new/check-name/", {"name": "My Shop"}))
     assert "cannot contain spaces" in bad and 'data-use-name="my-shop"' in bad
@@ -434,7 +405,7 @@ def test_check_name_explains_and_suggests(merchant, tenant, other_tenant):
 
 
 def test_store_page_timeline_follows_the_events(merchant, tenant):
-    store = _make(tenant, "timeline", status=StoreStatus.PROVISIONING)
+    store = StoreFactory(tenant=tenant, name="timeline", status=StoreStatus.PROVISIONING)
     store_record_event(store_id=store.pk, kind=StoreEventKind.STEP, step="namespace", reason="ns")
     store_record_event(store_id=store.pk, kind=StoreEventKind.STEP, step="secrets", reason="secret")
     text = _text(merchant.get("/stores/timeline/"))
@@ -451,8 +422,11 @@ def test_store_page_timeline_follows_the_events(merchant, tenant):
 
 
 def test_failed_store_explains_and_offers_retry(merchant, tenant):
-    _make(
-        tenant, "broken", status=StoreStatus.FAILED, reason="helm timed out: the database pod never started."
+    StoreFactory(
+        tenant=tenant,
+        name="broken",
+        status=StoreStatus.FAILED,
+        reason="helm timed out: the database pod never started.",
     )
     response = merchant.get("/stores/broken/")
     text = _text(response)
@@ -463,7 +437,7 @@ def test_failed_store_explains_and_offers_retry(merchant, tenant):
 
 
 def test_retry_requeues_a_failed_store(merchant, tenant):
-    store = _make(tenant, "broken", status=StoreStatus.FAILED)
+    store = StoreFactory(tenant=tenant, name="broken", status=StoreStatus.FAILED)
     assert merchant.get("/stores/broken/retry/").status_code == 405
     response = merchant.post("/stores/broken/retry/")
     assert response.status_code == 302 and response["Location"] == "/stores/broken/"
@@ -475,15 +449,15 @@ def test_retry_requeues_a_failed_store(merchant, tenant):
 
 
 def test_retry_of_a_ready_store_is_refused_with_a_message(merchant, tenant):
-    _make(tenant, "fine", status=StoreStatus.READY)
+    StoreFactory(tenant=tenant, name="fine", status=StoreStatus.READY)
     page = merchant.post("/stores/fine/retry/", follow=True)
     assert "Only a failed store can be retried" in _text(page)
     assert Store.objects.get(name="fine").status == StoreStatus.READY
 
 
 def test_ready_store_shows_storefront_admin_and_reveal(merchant, tenant):
-    _make(tenant, "shiny", status=StoreStatus.READY)
-    _make(tenant, "headless", status=StoreStatus.READY, engine="medusa")
+    StoreFactory(tenant=tenant, name="shiny", status=StoreStatus.READY)
+    StoreFactory(tenant=tenant, name="headless", status=StoreStatus.READY, engine="medusa")
     text = _text(merchant.get("/stores/shiny/"))
     assert 'href="http://shiny.127.0.0.1.nip.io/"' in text
     assert 'href="http://shiny.127.0.0.1.nip.io/wp-admin/"' in text
@@ -492,7 +466,7 @@ def test_ready_store_shows_storefront_admin_and_reveal(merchant, tenant):
 
 
 def test_status_fragment_is_only_the_panel_and_stops_polling_when_settled(merchant, tenant):
-    store = _make(tenant, "settling", status=StoreStatus.PROVISIONING)
+    store = StoreFactory(tenant=tenant, name="settling", status=StoreStatus.PROVISIONING)
     fragment = merchant.get("/stores/settling/status/")
     assert fragment.status_code == 200 and "<html" not in _text(fragment)
     assert "hx-trigger" in _text(fragment) and "no-cache" in fragment["Cache-Control"]
@@ -504,7 +478,7 @@ def test_status_fragment_is_only_the_panel_and_stops_polling_when_settled(mercha
 def test_reveal_credentials_is_post_only_audited_by_the_service_and_never_cached(
     merchant, tenant, monkeypatch
 ):
-    store = _make(tenant, "secretive", status=StoreStatus.READY)
+    store = StoreFactory(tenant=tenant, name="secretive", status=StoreStatus.READY)
     calls = []
 
     def reveal(*, store, actor):
@@ -530,7 +504,7 @@ def test_reveal_credentials_is_post_only_audited_by_the_service_and_never_cached
 
 
 def test_reveal_credentials_writes_an_audit_event_through_the_service(merchant, tenant, monkeypatch):
-    _make(tenant, "audited", status=StoreStatus.READY)
+    StoreFactory(tenant=tenant, name="audited", status=StoreStatus.READY)
     monkeypatch.setattr(
         "stores.credentials.cluster.read_credentials",
         lambda api, namespace, name: {"admin-username": "admin", "admin-password": "pw-from-secret"},
@@ -551,12 +525,12 @@ def test_reveal_credentials_writes_an_audit_event_through_the_service(merchant, 
 
 
 def test_reveal_before_ready_and_with_the_cluster_down_explains(merchant, tenant, monkeypatch):
-    _make(tenant, "early")
+    StoreFactory(tenant=tenant, name="early")
     response = merchant.post("/stores/early/credentials/", headers={"HX-Request": "true"})
     assert response.status_code == 409 and "once the store is ready" in _text(response)
     assert "no-store" in response["Cache-Control"]
 
-    _make(tenant, "cloudy", status=StoreStatus.READY)
+    StoreFactory(tenant=tenant, name="cloudy", status=StoreStatus.READY)
 
     def down(**kwargs):
         raise ClusterUnavailable("The cluster did not answer; try again in a minute.")
@@ -567,7 +541,7 @@ def test_reveal_before_ready_and_with_the_cluster_down_explains(merchant, tenant
 
 
 def test_delete_needs_the_exact_name(merchant, tenant):
-    store = _make(tenant, "keeper", status=StoreStatus.READY)
+    store = StoreFactory(tenant=tenant, name="keeper", status=StoreStatus.READY)
     assert merchant.get("/stores/keeper/delete/").status_code == 405
     response = merchant.post("/stores/keeper/delete/", {"confirm_name": "Keeper"})
     assert response.status_code == 400
@@ -578,7 +552,7 @@ def test_delete_needs_the_exact_name(merchant, tenant):
 
 
 def test_delete_starts_teardown_and_shows_its_progress(merchant, tenant):
-    store = _make(tenant, "goner", status=StoreStatus.READY)
+    store = StoreFactory(tenant=tenant, name="goner", status=StoreStatus.READY)
     response = merchant.post("/stores/goner/delete/", {"confirm_name": "goner"})
     assert response.status_code == 302 and response["Location"] == "/stores/goner/"
     store.refresh_from_db()
@@ -598,8 +572,8 @@ def test_delete_starts_teardown_and_shows_its_progress(merchant, tenant):
 
 
 def test_every_store_url_of_another_tenant_is_a_404(client, tenant, other_owner):
-    store = _make(tenant, "private-shop", status=StoreStatus.READY)
-    failed = _make(tenant, "private-failed", status=StoreStatus.FAILED)
+    store = StoreFactory(tenant=tenant, name="private-shop", status=StoreStatus.READY)
+    failed = StoreFactory(tenant=tenant, name="private-failed", status=StoreStatus.FAILED)
     client.force_login(other_owner)
     for name in [store.name, failed.name, "no-such-store"]:
         for route in ["detail", "status", "row"]:

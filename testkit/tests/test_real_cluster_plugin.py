@@ -5,6 +5,8 @@ import pytest
 from localcluster.binaries import ROOT
 
 pytest_plugins = ["pytester"]
+# Each case runs pytest in a subprocess: not in `make test-fast`.
+pytestmark = pytest.mark.slow
 
 LAYER_TEST = """
 import pytest

@@ -17,7 +17,6 @@ from django.db import connections
 from platform_site.tests.reliability.support import HelmWatcher
 from provisioning.choices import RunKind, RunStatus
 from provisioning.models import ProvisioningRun
-from provisioning.services import run_transition
 from stores.choices import StoreStatus
 from stores.exceptions import InvalidStoreState
 from stores.lifecycle import (
@@ -29,7 +28,7 @@ from stores.lifecycle import (
 )
 from stores.models import Plan, Store
 from stores.reconcile import fleet_reconcile as reconcile
-from stores.transitions import store_transition
+from stores.tests.factories import StoreFactory
 from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
@@ -171,12 +170,7 @@ def _dead_worker_identity() -> str:
 
 
 def _failed_store(tenant, name: str) -> Store:
-    store, _ = store_create(tenant=tenant, name=name, engine="woocommerce")
-    run = ProvisioningRun.objects.get(store=store)
-    store_run_claim(run_id=run.pk, worker="elsewhere:1")
-    run_transition(run_id=run.pk, to=RunStatus.FAILED, error="helm timed out")
-    store_transition(store_id=store.pk, to=StoreStatus.FAILED, reason="helm timed out")
-    return store
+    return StoreFactory(tenant=tenant, name=name, failed=True, reason="helm timed out")
 
 
 def _interrupted_store(tenant, name: str) -> Store:

@@ -9,13 +9,7 @@ from django.conf import settings as django_settings
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from provisioning.choices import RunStatus
-from provisioning.models import ProvisioningRun
-from provisioning.services import run_transition
-from stores.choices import StoreStatus
-from stores.lifecycle import store_create
 from stores.tests.factories import MembershipFactory
-from stores.transitions import store_transition
 
 
 def token_for(user, *, expiry: timedelta | None = timedelta(hours=1)) -> str:
@@ -27,22 +21,6 @@ def client_with_token(token: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
-
-
-def make_store(tenant, name, engine="woocommerce", status=None):
-    """A store created through the service, then moved to `status` (ready or failed) if given."""
-    store, _ = store_create(tenant=tenant, name=name, engine=engine)
-    if status == StoreStatus.FAILED:
-        run = ProvisioningRun.objects.get(store=store)
-        run_transition(run_id=run.pk, to=RunStatus.RUNNING)
-        run_transition(run_id=run.pk, to=RunStatus.FAILED, error="helm timed out")
-        store_transition(store_id=store.pk, to=StoreStatus.PROVISIONING)
-        store_transition(store_id=store.pk, to=StoreStatus.FAILED, reason="helm timed out")
-    elif status == StoreStatus.READY:
-        store_transition(store_id=store.pk, to=StoreStatus.PROVISIONING)
-        store_transition(store_id=store.pk, to=StoreStatus.READY, reason="Store is ready.")
-    store.refresh_from_db()
-    return store
 
 
 @pytest.fixture(autouse=True)

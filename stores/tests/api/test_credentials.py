@@ -11,7 +11,7 @@ from django.core.cache import cache
 from stores.choices import StoreEventKind, StoreStatus
 from stores.engines import CREDENTIALS_OBJECT_NAME
 from stores.models import IdempotencyKey, StoreEvent
-from stores.tests.api.conftest import make_store
+from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def ready_store(tenant, kube_api, settings):
     """A ready store whose credentials Secret exists in the Kubernetes API double."""
     settings.KUBECONFIG = str(kube_api.kubeconfig_path)
     cache.delete("cluster-status")
-    store = make_store(tenant, "with-login", status=StoreStatus.READY)
+    store = StoreFactory(tenant=tenant, name="with-login", status=StoreStatus.READY)
     kube_api.create(
         "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": store.namespace}}
     )
@@ -85,7 +85,7 @@ def test_reveal_is_post_only(api, ready_store):
 
 
 def test_reveal_before_ready_is_a_409(api, tenant):
-    make_store(tenant, "not-yet")
+    StoreFactory(tenant=tenant, name="not-yet")
     response = api.post("/api/v1/stores/not-yet/credentials/")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "credentials_unavailable"
@@ -93,7 +93,7 @@ def test_reveal_before_ready_is_a_409(api, tenant):
 
 def test_reveal_with_the_cluster_down_is_a_503(api, tenant, settings, tmp_path):
     settings.KUBECONFIG = str(tmp_path / "missing-kubeconfig")
-    make_store(tenant, "cluster-down", status=StoreStatus.READY)
+    StoreFactory(tenant=tenant, name="cluster-down", status=StoreStatus.READY)
     response = api.post("/api/v1/stores/cluster-down/credentials/")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "cluster_unavailable"

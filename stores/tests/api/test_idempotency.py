@@ -14,7 +14,7 @@ from stores.api.idempotency import (
     request_fingerprint,
 )
 from stores.models import IdempotencyKey, Store
-from stores.tests.api.conftest import make_store
+from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +102,7 @@ def test_an_unusable_key_is_a_400(api, key):
 
 
 def test_retry_honours_the_key_too(api, tenant):
-    make_store(tenant, "retried", status="failed")
+    StoreFactory(tenant=tenant, name="retried", status="failed")
 
     first = api.post(f"{STORES}retried/retry/", HTTP_IDEMPOTENCY_KEY="retry-1")
     second = api.post(f"{STORES}retried/retry/", HTTP_IDEMPOTENCY_KEY="retry-1")

@@ -8,7 +8,7 @@ from provisioning.choices import RunKind
 from provisioning.models import ProvisioningRun
 from stores.choices import StoreStatus
 from stores.models import Plan, Store
-from stores.tests.api.conftest import make_store
+from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,7 @@ def test_malformed_json_is_a_400(api):
 
 
 def test_a_name_taken_by_another_tenant_is_a_409(api, other_tenant):
-    make_store(other_tenant, "popular")
+    StoreFactory(tenant=other_tenant, name="popular")
 
     response = api.post(STORES, {"name": "popular", "engine": "woocommerce"}, format="json")
 
@@ -124,7 +124,7 @@ def test_a_name_taken_by_another_tenant_is_a_409(api, other_tenant):
 
 
 def test_the_same_name_with_another_engine_is_a_409(api, tenant):
-    make_store(tenant, "dual")
+    StoreFactory(tenant=tenant, name="dual")
     response = api.post(STORES, {"name": "dual", "engine": "medusa"}, format="json")
     assert response.status_code == 409 and _error(response)["code"] == "name_taken"
 
@@ -132,7 +132,7 @@ def test_the_same_name_with_another_engine_is_a_409(api, tenant):
 def test_the_plan_limit_is_a_409_naming_the_plan(api, tenant):
     tenant.plan = Plan.objects.create(name="Tiny", max_stores=1)
     tenant.save()
-    make_store(tenant, "only-one")
+    StoreFactory(tenant=tenant, name="only-one")
 
     response = api.post(STORES, {"name": "one-more", "engine": "woocommerce"}, format="json")
 
@@ -147,8 +147,8 @@ def test_the_plan_limit_is_a_409_naming_the_plan(api, tenant):
 
 def test_list_shows_only_the_callers_stores_newest_first_with_pagination(api, tenant, other_tenant):
     for name in ["first", "second", "third"]:
-        make_store(tenant, name)
-    make_store(other_tenant, "not-mine")
+        StoreFactory(tenant=tenant, name=name)
+    StoreFactory(tenant=other_tenant, name="not-mine")
 
     response = api.get(STORES)
 
@@ -162,9 +162,9 @@ def test_list_shows_only_the_callers_stores_newest_first_with_pagination(api, te
 
 
 def test_list_filters_by_status_and_engine_and_orders(api, tenant):
-    make_store(tenant, "woo-ready", status=StoreStatus.READY)
-    make_store(tenant, "medusa-new", engine="medusa")
-    gone = make_store(tenant, "woo-gone")
+    StoreFactory(tenant=tenant, name="woo-ready", status=StoreStatus.READY)
+    StoreFactory(tenant=tenant, name="medusa-new", engine="medusa")
+    gone = StoreFactory(tenant=tenant, name="woo-gone")
     Store.objects.filter(pk=gone.pk).update(status=StoreStatus.DELETED)
 
     def names(**params):
@@ -181,7 +181,7 @@ def test_list_filters_by_status_and_engine_and_orders(api, tenant):
 
 
 def test_detail_has_status_reason_urls_timestamps_and_latest_run(api, tenant):
-    store = make_store(tenant, "detailed", status=StoreStatus.READY)
+    store = StoreFactory(tenant=tenant, name="detailed", status=StoreStatus.READY)
 
     response = api.get(f"{STORES}detailed/")
 
@@ -193,7 +193,7 @@ def test_detail_has_status_reason_urls_timestamps_and_latest_run(api, tenant):
 
 
 def test_another_tenants_store_is_404_everywhere(api, other_tenant):
-    make_store(other_tenant, "theirs", status=StoreStatus.FAILED)
+    StoreFactory(tenant=other_tenant, name="theirs", status=StoreStatus.FAILED)
 
     for method, path in [
         ("get", "theirs/"),
@@ -214,7 +214,7 @@ def test_a_missing_store_is_404(api):
 
 
 def test_put_and_patch_are_not_allowed(api, tenant):
-    make_store(tenant, "fixed")
+    StoreFactory(tenant=tenant, name="fixed")
     for method in ("put", "patch"):
         response = getattr(api, method)(f"{STORES}fixed/", {"status": "ready"}, format="json")
         assert response.status_code == 405 and _error(response)["code"] == "method_not_allowed"
@@ -225,7 +225,7 @@ def test_put_and_patch_are_not_allowed(api, tenant):
 
 
 def test_delete_is_accepted_and_repeating_it_is_harmless(api, tenant):
-    store = make_store(tenant, "doomed", status=StoreStatus.READY)
+    store = StoreFactory(tenant=tenant, name="doomed", status=StoreStatus.READY)
 
     first = api.delete(f"{STORES}doomed/")
     second = api.delete(f"{STORES}doomed/")
@@ -241,7 +241,7 @@ def test_delete_is_accepted_and_repeating_it_is_harmless(api, tenant):
 
 
 def test_retry_from_failed_queues_a_new_run(api, tenant):
-    store = make_store(tenant, "flaky", status=StoreStatus.FAILED)
+    store = StoreFactory(tenant=tenant, name="flaky", status=StoreStatus.FAILED)
 
     response = api.post(f"{STORES}flaky/retry/")
 
@@ -252,9 +252,9 @@ def test_retry_from_failed_queues_a_new_run(api, tenant):
     assert ProvisioningRun.objects.filter(store=store).count() == 2
 
 
-@pytest.mark.parametrize("status", [None, StoreStatus.READY])
+@pytest.mark.parametrize("status", [StoreStatus.REQUESTED, StoreStatus.READY])
 def test_retry_from_any_other_status_is_a_409(api, tenant, status):
-    make_store(tenant, "steady", status=status)
+    StoreFactory(tenant=tenant, name="steady", status=status)
 
     response = api.post(f"{STORES}steady/retry/")
 
@@ -269,7 +269,7 @@ def test_retry_from_any_other_status_is_a_409(api, tenant, status):
 
 
 def test_events_are_the_timeline_oldest_first(api, owner, tenant):
-    make_store(tenant, "history", status=StoreStatus.READY)
+    StoreFactory(tenant=tenant, name="history", status=StoreStatus.READY)
     api.delete(f"{STORES}history/")
 
     response = api.get(f"{STORES}history/events/")
@@ -286,8 +286,8 @@ def test_events_are_the_timeline_oldest_first(api, owner, tenant):
 
 
 def test_plan_shows_limits_and_usage(api, tenant):
-    make_store(tenant, "counted")
-    gone = make_store(tenant, "not-counted")
+    StoreFactory(tenant=tenant, name="counted")
+    gone = StoreFactory(tenant=tenant, name="not-counted")
     Store.objects.filter(pk=gone.pk).update(status=StoreStatus.DELETED)
 
     response = api.get("/api/v1/plan/")

@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from provisioning.models import ProvisioningRun
 from stores.choices import StoreEventKind, StoreStatus
 from stores.models import Store, StoreEvent
-from stores.tests.api.conftest import make_store
+from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def test_the_walk_covers_every_route():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_another_tenants_store_is_404_or_405_on_every_route(api, other_tenant, method):
-    theirs = make_store(other_tenant, "their-store", status=StoreStatus.FAILED)
+    theirs = StoreFactory(tenant=other_tenant, name="their-store", status=StoreStatus.FAILED)
     events_before = StoreEvent.objects.filter(store=theirs).count()
 
     for route in _api_routes():
@@ -50,7 +50,7 @@ def test_another_tenants_store_is_404_or_405_on_every_route(api, other_tenant, m
 
 
 def test_tenant_level_routes_never_show_another_tenants_store(api, other_tenant):
-    make_store(other_tenant, "their-store")
+    StoreFactory(tenant=other_tenant, name="their-store")
     for route in _api_routes():
         if "name" in route.pattern.regex.groupindex:
             continue
