@@ -46,6 +46,15 @@ def machine_description() -> str:
     return f"{platform.node()}: {os.cpu_count()} cores ({cpu}), {memory_gib:.0f} GiB, Python {platform.python_version()}"
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now: benchmarks never assume a fixed one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile (fraction in 0..1)."""
     ordered = sorted(values)

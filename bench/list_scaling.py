@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bench.environment import Process, peak_rss_mib, percentile
+from bench.environment import Process, free_port, peak_rss_mib, percentile
 from bench.fixtures import bench_plan
 from stores.choices import MembershipRole, StoreEventKind, StoreStatus
 from stores.models import Membership, Store, StoreEvent, Tenant
@@ -48,7 +48,7 @@ def _seed_stores(tenants: list[Tenant], start: int, stop: int) -> None:
             Store(
                 tenant=tenants[index % TENANTS], name=name, engine="woocommerce" if index % 3 else "medusa",
                 status=status, namespace=f"store-{name}", release_name=name,
-                public_url=f"http://{name}.127.0.0.1.nip.io/", ready_at=now if status == StoreStatus.READY else None,
+                host=f"{name}.127.0.0.1.nip.io", ready_at=now if status == StoreStatus.READY else None,
             )
         )  # fmt: skip
         if len(batch) == 5000:
@@ -86,7 +86,7 @@ def _measure(client: Client, path: str) -> tuple[float, float, int]:
 
 def _web_worker_peak_rss(session_cookie: str, token: str) -> float:
     """Serve the three lists from a real gunicorn worker for a while and read its peak RSS."""
-    port = 8765
+    port = free_port()
     web = Process(
         "gunicorn",
         [".venv/bin/gunicorn", "platform_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],

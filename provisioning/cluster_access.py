@@ -35,6 +35,12 @@ def in_cluster() -> bool:
     )
 
 
+def cluster_configured() -> bool:
+    """True when there is something to ask: a kubeconfig file or an in-cluster service account
+    (whether it answers is another matter)."""
+    return kubeconfig_path() is not None or in_cluster()
+
+
 def new_api_client() -> client.ApiClient:
     """A fresh ApiClient from in-cluster config or the kubeconfig/context in settings."""
     path = kubeconfig_path()
@@ -73,4 +79,4 @@ class ClusterAccess:
         nothing could reach a cluster, so work waits instead of failing (injected access: True)."""
         if self.api_client_factory is not new_api_client:
             return True
-        return kubeconfig_path() is not None or in_cluster()
+        return cluster_configured()

@@ -25,9 +25,16 @@ def cluster_banner(request: HttpRequest) -> dict[str, Any]:
             "cluster_banner_kind": "simulated",
         }
     status = cluster_status()
+    if not status.configured:
+        return {
+            "cluster_banner": f"No cluster configured: {status.detail} New stores wait in “requested” "
+            "until one is.",
+            "cluster_banner_kind": "unreachable",
+        }
     if not status.reachable:
         return {
-            "cluster_banner": f"No cluster reachable: {status.detail} New stores stay queued until it is.",
+            "cluster_banner": f"The cluster does not answer: {status.detail} New stores are retried "
+            "automatically a few times, then marked failed with the reason; retry them once it is back.",
             "cluster_banner_kind": "unreachable",
         }
     return {"cluster_banner": None, "cluster_banner_kind": ""}

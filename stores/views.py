@@ -54,6 +54,9 @@ from stores.tokens import api_token_create, api_token_list, api_token_revoke
 from stores.validators import suggest_store_name
 
 MerchantView = Callable[..., HttpResponse]
+# Tag of the notices about work in progress ("… is on its way"): the status panel clears them once the
+# store has settled, so they never outlive what they announce.
+PROGRESS = "progress"
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -207,7 +210,11 @@ def store_new(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
             apply_application_error(form, exc)
         else:
             if created:
-                messages.success(request, f"“{store.name}” is on its way. This page updates by itself.")
+                messages.success(
+                    request,
+                    f"“{store.name}” is on its way. This page updates by itself.",
+                    extra_tags=PROGRESS,
+                )
             else:
                 messages.info(request, f"“{store.name}” was already requested; here it is.")
             return redirect("stores:detail", name=store.name)
@@ -278,6 +285,8 @@ def store_detail(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
     store = _store_or_404(tenant, name)
     context = _detail_context(store)
     context["delete_form"] = DeleteStoreForm(store=store)
+    # Settled before the page was first shown: a notice of work in progress would be stale already.
+    context["clear_progress_notices"] = not context["changing"]
     return render(request, "stores/store_detail.html", context)
 
 
@@ -286,7 +295,9 @@ def store_detail(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
 def store_status(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
     """The status panel alone, polled by htmx while the store changes."""
     store = _store_or_404(tenant, name)
-    response = render(request, "includes/store_status.html", _detail_context(store))
+    context = _detail_context(store)
+    context["clear_progress_notices"] = not context["changing"]
+    response = render(request, "includes/store_status.html", context)
     add_never_cache_headers(response)
     return response
 
@@ -300,7 +311,7 @@ def store_retry_view(request: HttpRequest, name: str, *, tenant: Tenant) -> Http
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Retrying. This page updates by itself.")
+        messages.success(request, "Retrying. This page updates by itself.", extra_tags=PROGRESS)
     return redirect("stores:detail", name=store.name)
 
 
@@ -315,7 +326,9 @@ def store_delete(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Deleting “{store.name}”. You can follow the progress here.")
+            messages.success(
+                request, f"Deleting “{store.name}”. You can follow the progress here.", extra_tags=PROGRESS
+            )
         return redirect("stores:detail", name=store.name)
     context = _detail_context(store)
     context["delete_form"] = form

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.reporting import report_lines
 from testkit.storefront import MedusaStoreClient
 from testkit.storefront.http import HttpSession
 
@@ -266,15 +267,7 @@ def _print_report(run: Run, config: pytest.Config) -> None:
     lines += [f"  {name:<38} {seconds:7.1f} s" for name, seconds in run.timings.items()]
     lines += [f"  {name:<38} {note}" for name, note in run.notes.items()]
     (CACHE / "last-run.txt").write_text("\n".join(lines) + "\n")
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        return
-    # Output capture is active during fixture teardown; this is how pytest's own live logging
-    # reaches the terminal.
-    with capture.global_and_fixture_disabled():
-        for line in lines:
-            reporter.write_line(line)
+    report_lines(config, lines)
 
 
 @pytest.fixture(scope="module")

@@ -98,10 +98,20 @@ def test_cluster_banner_shows_on_every_page(client, merchant, tenant):
         assert "Simulated cluster" in _text(client.get(url)), url
 
 
-def test_unreachable_cluster_banner(client, settings, monkeypatch):
+def test_unreachable_cluster_banner_says_stores_are_retried(client, settings, monkeypatch):
     settings.CLUSTER_IS_SIMULATED = False
     settings.KUBECONFIG = "/nonexistent/kubeconfig"
-    assert "No cluster reachable" in _text(client.get("/"))
+    text = _text(client.get("/"))
+    assert "The cluster does not answer" in text and "retried automatically" in text
+
+
+def test_no_cluster_configured_banner_says_stores_wait(client, settings, monkeypatch, tmp_path):
+    settings.CLUSTER_IS_SIMULATED = False
+    settings.KUBECONFIG = ""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    text = _text(client.get("/"))
+    assert "No cluster configured" in text and "wait in “requested”" in text
 
 
 def test_unknown_page_is_a_friendly_404(client):
@@ -663,3 +673,28 @@ def test_login_still_works_while_the_cache_redis_is_unreachable(client, owner):
             reverse("login"), {"username": owner.username, "password": "correct horse battery staple"}
         )
     assert response.status_code == 302
+
+
+def test_progress_notice_is_shown_while_changing_and_cleared_once_settled(merchant, tenant):
+    response = merchant.post("/stores/new/", {"name": "on-its-way", "engine": "woocommerce"}, follow=True)
+    assert "is on its way" in _text(response)
+    store = Store.objects.get(name="on-its-way")
+    # The polled panel of a store still changing leaves the notice alone...
+    polled = merchant.get(f"/stores/{store.name}/status/", HTTP_HX_REQUEST="true")
+    assert 'id="progress-notices" hx-swap-oob' not in polled.content.decode()
+    # ...and clears it out of band once the store has settled.
+    assert store_transition(store_id=store.pk, to=StoreStatus.PROVISIONING)
+    assert store_transition(store_id=store.pk, to=StoreStatus.READY, reason="deployed")
+    polled = merchant.get(f"/stores/{store.name}/status/", HTTP_HX_REQUEST="true")
+    assert '<div id="progress-notices" hx-swap-oob="true"></div>' in polled.content.decode()
+
+
+def test_a_progress_notice_for_a_store_settled_before_the_page_showed_is_not_shown(merchant, tenant):
+    created = merchant.post("/stores/new/", {"name": "quick-one", "engine": "woocommerce"})
+    assert created.status_code == 302  # the notice is queued for the next page
+    store = Store.objects.get(name="quick-one")
+    assert store_transition(store_id=store.pk, to=StoreStatus.PROVISIONING)
+    assert store_transition(store_id=store.pk, to=StoreStatus.READY, reason="deployed")
+
+    page = _text(merchant.get(created["Location"]))
+    assert "is on its way" not in page and "Ready" in page

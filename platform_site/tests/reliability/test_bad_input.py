@@ -24,6 +24,7 @@ from provisioning.models import ProvisioningRun
 from stores.models import Store
 from stores.tests.factories import MembershipFactory
 from stores.validators import validate_store_name
+from testkit.reporting import report_lines
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +50,14 @@ EXAMPLES = hypothesis_settings(
 )
 # What each run saw, for docs/reliability.md (printed by the last test of the module).
 FIGURES: dict[str, dict[str, int]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_figures(request):
+    """After the module: what the property tests sent, per interface (a report, not a test)."""
+    yield
+    if FIGURES:
+        report_lines(request.config, ["", f"bad-input figures: {json.dumps(FIGURES, sort_keys=True)}"])
 
 
 @pytest.fixture(autouse=True)
@@ -242,8 +251,3 @@ def test_malformed_json_gets_400(api_client, raw):
     response = api_client.post("/api/v1/stores/", raw, content_type="application/json")
     assert response.status_code == 400, response.content[:300]
     assert not Store.objects.exists()
-
-
-def test_zz_report_figures():
-    """Print what the property tests sent (kept last in the module: pytest runs tests in file order)."""
-    print("bad-input figures:", json.dumps(FIGURES, sort_keys=True))

@@ -46,7 +46,8 @@ def test_create_during_a_broker_outage_is_stored_and_dispatched_when_it_returns(
     assert reply.status == 202, reply.body
     assert reply.seconds < ANSWER_WITHIN_SECONDS, f"the API took {reply.seconds:.1f} s"
     assert reply.json()["status"] == StoreStatus.REQUESTED
-    assert readiness.status == 503 and '"broker": "fail"' in readiness.body
+    # Reported, not gated on: the web pods stay in rotation through a broker outage.
+    assert readiness.status == 200 and '"broker": "fail"' in readiness.body
     store = Store.objects.get(name="outage-shop")
     run = ProvisioningRun.objects.get(store=store)
     assert (run.status, run.dispatch_count) == (RunStatus.QUEUED, 0)

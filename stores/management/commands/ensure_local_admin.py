@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Any
 
@@ -25,5 +26,7 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         user_model.objects.create_superuser(username="admin", email="admin@localhost", password=password)
-        self.stdout.write(self.style.SUCCESS("Created staff user for http://127.0.0.1:8000/admin/"))
+        # run-local.sh serves on $PORT (8000 unless set); the admin URL printed must match it.
+        port = os.environ.get("PORT", "8000")
+        self.stdout.write(self.style.SUCCESS(f"Created staff user for http://127.0.0.1:{port}/admin/"))
         self.stdout.write(f"    username: admin\n    password: {password}\n(shown only this once)")

@@ -1,4 +1,4 @@
-"""/healthz and /readyz: no auth, ok/fail per dependency only, 503 when one fails."""
+"""/healthz and /readyz: no auth, ok/fail per dependency only; readiness gates on the database alone."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_readyz_is_ok_when_database_broker_and_cluster_answer(kube_api, settings
     }
 
 
-def test_readyz_is_503_naming_only_the_failed_dependency(settings, tmp_path):
+def test_readyz_reports_an_unreachable_cluster_and_stays_ready(settings, tmp_path):
     # A kubeconfig pointing at a port nobody listens on.
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
@@ -46,9 +46,10 @@ def test_readyz_is_503_naming_only_the_failed_dependency(settings, tmp_path):
 
     response = Client().get("/readyz")
 
-    assert response.status_code == 503
+    # The dashboard stays in rotation to show its banner while the cluster is away.
+    assert response.status_code == 200
     body = response.json()
-    assert body == {"status": "fail", "checks": {"database": "ok", "broker": "ok", "cluster": "fail"}}
+    assert body == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "cluster": "fail"}}
     assert "127.0.0.1" not in response.content.decode()  # no details leak
 
 

@@ -119,6 +119,8 @@ def test_merchant_launches_watches_reveals_and_deletes_a_store(browser, platform
     badge = page.locator("#store-status .badge")
     expect(badge).to_have_attribute("data-status", "ready", timeout=SETTLE_TIMEOUT_MS)
     assert navigations == [] and page.evaluate("window.__sameDocument") is True
+    # The "on its way" notice went with the work it announced.
+    expect(page.get_by_text("is on its way")).to_have_count(0)
     expect(page.locator('.timeline__step--done[data-step="helm"]')).to_be_visible()
     expect(page.get_by_role("link", name="Open store admin")).to_have_attribute(
         "href", "http://corner-shop.127.0.0.1.nip.io/wp-admin/"
