@@ -39,6 +39,7 @@ class StoreCredentials:
     username: str
     email: str
     password: str = ""
+    username_label: str = "Username"
 
     def __repr__(self) -> str:  # keep the password out of tracebacks and debug output
         return f"StoreCredentials(admin_url={self.admin_url!r}, username={self.username!r}, password=***)"
@@ -81,4 +82,5 @@ def store_credentials_reveal(
         username=data.get(engine.login_key, ""),
         email=data.get("admin-email", ""),
         password=data.get("admin-password", ""),
+        username_label=engine.login_label,
     )

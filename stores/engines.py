@@ -33,6 +33,7 @@ class EngineSpec:
     secret_keys: tuple[str, ...]  # generated once per store into its credentials Secret
     admin_path: str  # where the merchant logs in, relative to the store URL
     login_key: str  # which credentials key is the admin's login name
+    login_label: str  # what the login name is called on the credentials panel
     summary: str
     includes: tuple[str, ...]
 
@@ -45,6 +46,7 @@ ENGINE_CATALOGUE: dict[Engine, EngineSpec] = {
         secret_keys=COMMON_SECRET_KEYS,
         admin_path="wp-admin/",
         login_key="admin-username",
+        login_label="Username",
         summary="WordPress with WooCommerce: themes, plugins and a familiar admin.",
         includes=(
             "WordPress + WooCommerce",
@@ -60,6 +62,7 @@ ENGINE_CATALOGUE: dict[Engine, EngineSpec] = {
         admin_path="app/",
         # Medusa's admin signs in with an e-mail address, not a user name.
         login_key="admin-email",
+        login_label="Email",
         summary="Medusa v2: a headless commerce API with an admin dashboard.",
         includes=(
             "Medusa v2 server and admin",

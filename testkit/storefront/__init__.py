@@ -10,6 +10,8 @@ from testkit.storefront.http import StoreStepError
 from testkit.storefront.medusa import MedusaStoreClient
 from testkit.storefront.woocommerce import WooCommerceStoreClient
 
+# Keyed by the platform's engine values (stores.choices.Engine); plain strings because this package
+# runs without Django. testkit/tests/test_storefront.py checks the keys match the engine catalogue.
 ENGINE_CLIENTS: dict[str, type[StoreClient]] = {
     "medusa": MedusaStoreClient,
     "woocommerce": WooCommerceStoreClient,

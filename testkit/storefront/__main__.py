@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from testkit.storefront import ENGINE_CLIENTS, StoreStepError
+from testkit.storefront import ENGINE_CLIENTS, MedusaStoreClient, StoreStepError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     client_class = ENGINE_CLIENTS[args.engine]
     options = (
-        {"publishable_key": args.publishable_key, "capture": args.capture} if args.engine == "medusa" else {}
+        {"publishable_key": args.publishable_key, "capture": args.capture}
+        if client_class is MedusaStoreClient
+        else {}
     )
     try:
         client = client_class(

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from testkit.storefront import MedusaStoreClient, StoreStepError, WooCommerceStoreClient
+from testkit.storefront import ENGINE_CLIENTS, MedusaStoreClient, StoreStepError, WooCommerceStoreClient
 from testkit.storefront.__main__ import main
 from testkit.storefront.http import HttpSession
 
@@ -418,3 +418,9 @@ def test_medusa_needs_an_unrevoked_publishable_key_linked_to_a_channel(medusa_fa
 def test_store_urls_must_be_http() -> None:
     with pytest.raises(ValueError, match="http"):
         HttpSession("file:///etc/passwd")
+
+
+def test_there_is_one_storefront_client_for_every_engine_in_the_catalogue():
+    from stores.engines import ENGINE_CATALOGUE
+
+    assert set(ENGINE_CLIENTS) == {str(engine) for engine in ENGINE_CATALOGUE}
