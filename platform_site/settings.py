@@ -274,8 +274,13 @@ STORE_CLUSTER_CIDRS = env.list(
     "STORE_CLUSTER_CIDRS", default=["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 )
 STORE_CHARTS_DIR = env.path("STORE_CHARTS_DIR", default=BASE_DIR / "charts")
-# Pod Security Admission level enforced on every store namespace.
-STORE_POD_SECURITY_LEVEL = env.str("STORE_POD_SECURITY_LEVEL", default="baseline")
+# Pod Security Admission level enforced on every store namespace: restricted (both store charts comply)
+# or baseline. Never privileged: the platform chart's admission policy refuses that too.
+STORE_POD_SECURITY_LEVEL = env.str("STORE_POD_SECURITY_LEVEL", default="restricted")
+if STORE_POD_SECURITY_LEVEL not in {"baseline", "restricted"}:
+    raise environ.ImproperlyConfigured(
+        f"STORE_POD_SECURITY_LEVEL must be 'baseline' or 'restricted', not {STORE_POD_SECURITY_LEVEL!r}"
+    )
 # Empty means in-cluster config when running in a pod, else ~/.kube/config's current context.
 KUBECONFIG = env.str("KUBECONFIG", default="")
 KUBE_CONTEXT = env.str("KUBE_CONTEXT", default="")
@@ -284,6 +289,12 @@ KUBE_CONTEXT = env.str("KUBE_CONTEXT", default="")
 # STORE_DEPLOYER_CLUSTER_ROLE for it. Empty (local runs with a personal kubeconfig): no binding.
 PLATFORM_SERVICE_ACCOUNT = env.str("PLATFORM_SERVICE_ACCOUNT", default="")
 STORE_DEPLOYER_CLUSTER_ROLE = env.str("STORE_DEPLOYER_CLUSTER_ROLE", default="store-deployer")
+# "namespace/name" of the web pods' own ServiceAccount: each store namespace gets a RoleBinding giving
+# it STORE_CREDENTIALS_READER_CLUSTER_ROLE (get the store-credentials Secret) and nothing else.
+PLATFORM_WEB_SERVICE_ACCOUNT = env.str("PLATFORM_WEB_SERVICE_ACCOUNT", default="")
+STORE_CREDENTIALS_READER_CLUSTER_ROLE = env.str(
+    "STORE_CREDENTIALS_READER_CLUSTER_ROLE", default="store-credentials-reader"
+)
 # helm binary: HELM_BINARY, else `helm` on PATH, else the pinned one in .tools/bin (see HelmClient).
 HELM_BINARY = env.str("HELM_BINARY", default="")
 TOOLS_BIN_DIR = BASE_DIR / ".tools" / "bin"

@@ -27,7 +27,6 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "store-platform"
 STORE_LABEL = "platform.example/store"
 TENANT_LABEL = "platform.example/tenant"
-STORE_DEPLOYER_BINDING = "store-deployer"
 
 Recorder = Callable[[list[str], int, datetime, float, str], None]
 
@@ -95,17 +94,16 @@ def ensure_role_binding(
     api: ApiClient,
     *,
     namespace: str,
+    name: str,
     cluster_role: str,
     service_account: str,
     service_account_namespace: str,
     record: Recorder | None = None,
 ) -> None:
-    """Bind the platform's service account to the store-deployer ClusterRole in this namespace only."""
+    """Bind a platform ServiceAccount to a ClusterRole in this namespace only (kept if it exists)."""
     rbac = RbacAuthorizationV1Api(api)
     body = client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(
-            name=STORE_DEPLOYER_BINDING, labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE}
-        ),
+        metadata=client.V1ObjectMeta(name=name, labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE}),
         role_ref=client.V1RoleRef(
             api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role
         ),
@@ -118,7 +116,7 @@ def ensure_role_binding(
     try:
         _recorded(
             record,
-            ["create", "rolebinding", STORE_DEPLOYER_BINDING, "-n", namespace],
+            ["create", "rolebinding", name, "-n", namespace],
             lambda: rbac.create_namespaced_role_binding(namespace, body),
         )
     except ApiException as exc:

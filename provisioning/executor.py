@@ -63,8 +63,8 @@ def _diagnostics(api: ApiClient | None, namespace: str) -> str:
 def release_install(
     *, spec: ReleaseSpec, access: ClusterAccess, recorder: RunRecorder, on_step: StepCallback
 ) -> ExecutionResult:
-    """Namespace, deployer RoleBinding, credentials Secret (only if absent), then `helm upgrade
-    --install`, which rolls back by itself on failure."""
+    """Namespace, RoleBindings, credentials Secret (only if absent), then `helm upgrade --install`,
+    which rolls back by itself on failure."""
     api: ApiClient | None = None
     try:
         api = access.api_client_factory()
@@ -72,13 +72,14 @@ def release_install(
             api, name=spec.namespace, labels=dict(spec.namespace_labels), record=recorder.kube
         )
         on_step("namespace", f"Namespace {spec.namespace} is ready.")
-        if spec.deployer is not None:
+        for binding in spec.bindings:
             cluster.ensure_role_binding(
                 api,
                 namespace=spec.namespace,
-                cluster_role=spec.deployer.cluster_role,
-                service_account=spec.deployer.service_account,
-                service_account_namespace=spec.deployer.service_account_namespace,
+                name=binding.name,
+                cluster_role=binding.cluster_role,
+                service_account=binding.service_account,
+                service_account_namespace=binding.service_account_namespace,
                 record=recorder.kube,
             )
         created = cluster.ensure_credentials_secret(

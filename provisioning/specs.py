@@ -8,9 +8,10 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class DeployerBinding:
-    """Bind this ServiceAccount to the store-deployer ClusterRole inside the release's namespace."""
+class RoleBindingSpec:
+    """Bind a ServiceAccount to a ClusterRole inside the release's namespace only."""
 
+    name: str
     cluster_role: str
     service_account: str
     service_account_namespace: str
@@ -37,7 +38,8 @@ class ReleaseSpec:
     values: Mapping[str, Any]
     namespace_labels: Mapping[str, str]
     credentials: CredentialsSpec
-    deployer: DeployerBinding | None = None
+    # Made right after the namespace, in order: the worker's own powers there come first.
+    bindings: tuple[RoleBindingSpec, ...] = ()
     helm_timeout_seconds: int = 660
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 
 from platform_site.errors import ApplicationError
 from provisioning.cluster import MANAGED_BY_LABEL, MANAGED_BY_VALUE, STORE_LABEL, TENANT_LABEL
-from provisioning.specs import CredentialsSpec, DeployerBinding, ReleaseSpec, TeardownSpec
+from provisioning.specs import CredentialsSpec, ReleaseSpec, RoleBindingSpec, TeardownSpec
 from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
 from stores.models import PlanResources, Store
 
@@ -78,11 +78,30 @@ def store_namespace_labels(store: Store) -> dict[str, str]:
     }
 
 
-def _deployer_binding() -> DeployerBinding | None:
-    if not settings.PLATFORM_SERVICE_ACCOUNT:
-        return None
-    namespace, name = settings.PLATFORM_SERVICE_ACCOUNT.split("/", 1)
-    return DeployerBinding(settings.STORE_DEPLOYER_CLUSTER_ROLE, name, namespace)
+def _binding(name: str, cluster_role: str, service_account: str) -> RoleBindingSpec:
+    namespace, account = service_account.split("/", 1)
+    return RoleBindingSpec(name, cluster_role, account, namespace)
+
+
+def store_role_bindings() -> tuple[RoleBindingSpec, ...]:
+    """In-cluster, least privilege: the worker's account gets store-deployer in the store namespace,
+    the web pods' account gets the credentials reader there; nothing cluster-wide. None locally."""
+    bindings = []
+    if settings.PLATFORM_SERVICE_ACCOUNT:
+        bindings.append(
+            _binding(
+                "store-deployer", settings.STORE_DEPLOYER_CLUSTER_ROLE, settings.PLATFORM_SERVICE_ACCOUNT
+            )
+        )
+    if settings.PLATFORM_WEB_SERVICE_ACCOUNT:
+        bindings.append(
+            _binding(
+                "store-credentials-reader",
+                settings.STORE_CREDENTIALS_READER_CLUSTER_ROLE,
+                settings.PLATFORM_WEB_SERVICE_ACCOUNT,
+            )
+        )
+    return tuple(bindings)
 
 
 def release_spec_for(store: Store) -> ReleaseSpec:
@@ -101,7 +120,7 @@ def release_spec_for(store: Store) -> ReleaseSpec:
             admin_email=store_admin_email(store),
             labels=store_labels(store),
         ),
-        deployer=_deployer_binding(),
+        bindings=store_role_bindings(),
         helm_timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
     )
 

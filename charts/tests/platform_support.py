@@ -22,7 +22,11 @@ NAMESPACE = "platform"
 RELEASE = "platform"
 SERVICE_ACCOUNT = "platform"
 SA_USERNAME = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
+WEB_SERVICE_ACCOUNT = "platform-web"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "store-platform"}
+ENFORCE = "pod-security.kubernetes.io/enforce"
+# What every store namespace the platform writes must carry, besides its managed-by label.
+STORE_NAMESPACE = {**MANAGED_BY, ENFORCE: "restricted"}
 
 
 def extra_values(env: str) -> dict[str, Any] | None:

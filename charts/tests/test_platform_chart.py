@@ -19,12 +19,15 @@ import pytest
 import yaml
 
 from charts.tests.platform_support import (
+    ENFORCE,
     MANAGED_BY,
     NAMESPACE,
     PLATFORM,
     PROD_DOMAIN,
     SERVICE_ACCOUNT,
+    STORE_NAMESPACE,
     VALUES_FILES,
+    WEB_SERVICE_ACCOUNT,
     AdmissionPolicy,
     admission_request,
     docker_context_files,
@@ -144,8 +147,10 @@ def test_expected_objects_are_rendered(manifests: list[dict[str, Any]]) -> None:
         ("Ingress", "platform-web"),
         ("Secret", "platform-secrets"),
         ("ServiceAccount", SERVICE_ACCOUNT),
+        ("ServiceAccount", WEB_SERVICE_ACCOUNT),
         ("ClusterRole", "platform-orchestrator"),
         ("ClusterRole", "store-deployer"),
+        ("ClusterRole", "store-credentials-reader"),
         ("ClusterRoleBinding", "platform-orchestrator"),
         ("ValidatingAdmissionPolicy", "platform-store-namespaces-only"),
         ("ValidatingAdmissionPolicyBinding", "platform-store-namespaces-only"),
@@ -202,9 +207,24 @@ def test_orchestrator_cluster_role_grants_exactly_the_listed_verbs(manifests: li
         ("rbac.authorization.k8s.io", "rolebindings"): {"create", "get", "delete"},
     }
     bind = next(r for r in role["rules"] if r["verbs"] == ["bind"])
-    assert bind["resourceNames"] == ["store-deployer"]
+    assert bind["resourceNames"] == ["store-deployer", "store-credentials-reader"]
     rolebinding_reads = next(r for r in role["rules"] if set(r["verbs"]) == {"get", "delete"})
-    assert rolebinding_reads["resourceNames"] == ["store-deployer"]
+    assert rolebinding_reads["resourceNames"] == ["store-deployer", "store-credentials-reader"]
+
+
+def test_the_web_pods_role_reads_the_credentials_secret_and_nothing_else(
+    manifests: list[dict[str, Any]],
+) -> None:
+    role = find(manifests, "ClusterRole", "store-credentials-reader")
+
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "verbs": ["get"],
+            "resourceNames": ["store-credentials"],
+        }
+    ]
 
 
 def test_store_deployer_covers_exactly_what_the_store_charts_render(manifests: list[dict[str, Any]]) -> None:
@@ -229,7 +249,13 @@ def test_only_the_orchestrator_role_is_bound_cluster_wide(manifests: list[dict[s
     ]
     assert not by_kind(manifests, "RoleBinding")
     for binding in bindings:
-        assert binding["roleRef"]["name"] not in {"cluster-admin", "admin", "edit", "store-deployer"}
+        assert binding["roleRef"]["name"] not in {
+            "cluster-admin",
+            "admin",
+            "edit",
+            "store-deployer",
+            "store-credentials-reader",
+        }
 
 
 def test_secrets_are_never_granted_cluster_wide(manifests: list[dict[str, Any]]) -> None:
@@ -242,14 +268,18 @@ def test_secrets_are_never_granted_cluster_wide(manifests: list[dict[str, Any]])
 def test_web_and_worker_tell_the_orchestrator_which_service_account_and_role_to_bind(
     manifests: list[dict[str, Any]],
 ) -> None:
-    for name in ("platform-web", "platform-worker"):
+    # Only the worker holds the deployer powers; the internet-facing web pods have their own account.
+    for name, account in (("platform-web", WEB_SERVICE_ACCOUNT), ("platform-worker", SERVICE_ACCOUNT)):
         spec = pod_spec(find(manifests, "Deployment", name))
         env = env_of(spec["containers"][0])
 
-        assert spec["serviceAccountName"] == SERVICE_ACCOUNT
+        assert spec["serviceAccountName"] == account
         assert spec["automountServiceAccountToken"] is True
         assert env["PLATFORM_SERVICE_ACCOUNT"] == f"{NAMESPACE}/{SERVICE_ACCOUNT}"
         assert env["STORE_DEPLOYER_CLUSTER_ROLE"] == "store-deployer"
+        assert env["PLATFORM_WEB_SERVICE_ACCOUNT"] == f"{NAMESPACE}/{WEB_SERVICE_ACCOUNT}"
+        assert env["STORE_CREDENTIALS_READER_CLUSTER_ROLE"] == "store-credentials-reader"
+        assert env["STORE_POD_SECURITY_LEVEL"] == "restricted"
         assert env["KUBECONFIG"] == ""
     for kind, name in (("Deployment", "platform-beat"), ("Job", "platform-migrate")):
         assert pod_spec(find(manifests, kind, name))["automountServiceAccountToken"] is False
@@ -282,22 +312,55 @@ def test_policy_applies_to_the_platform_service_account_only(policy: AdmissionPo
     )
 
 
-def test_policy_admits_a_labelled_store_namespace(policy: AdmissionPolicy) -> None:
-    store = namespace("store-abc", {**MANAGED_BY, "platform.example/store": "abc"})
+@pytest.mark.parametrize("level", ["restricted", "baseline"])
+def test_policy_admits_a_labelled_store_namespace(policy: AdmissionPolicy, level: str) -> None:
+    store = namespace("store-abc", {**MANAGED_BY, ENFORCE: level, "platform.example/store": "abc"})
 
     assert policy.denials(admission_request("CREATE", "namespaces"), store, None) == []
     assert policy.denials(admission_request("DELETE", "namespaces"), None, store) == []
     assert policy.denials(admission_request("UPDATE", "namespaces"), store, store) == []
 
 
+ENFORCE_DENIAL = (
+    "a store namespace must carry pod-security.kubernetes.io/enforce=baseline or restricted "
+    "(it may not be removed or lowered)"
+)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [MANAGED_BY, {**MANAGED_BY, ENFORCE: "privileged"}, {**MANAGED_BY, ENFORCE: "Restricted"}],
+    ids=["without-enforce", "privileged", "wrong-case"],
+)
+def test_policy_rejects_a_store_namespace_without_pod_security_enforcement(
+    policy: AdmissionPolicy, labels: dict[str, str]
+) -> None:
+    created = namespace("store-evil", labels)
+
+    assert policy.denials(admission_request("CREATE", "namespaces"), created, None) == [ENFORCE_DENIAL]
+
+
+@pytest.mark.parametrize(
+    "after", [MANAGED_BY, {**MANAGED_BY, ENFORCE: "privileged"}], ids=["removed", "lowered"]
+)
+def test_policy_rejects_removing_or_lowering_enforcement_on_update(
+    policy: AdmissionPolicy, after: dict[str, str]
+) -> None:
+    before = namespace("store-abc", STORE_NAMESPACE)
+
+    denials = policy.denials(admission_request("UPDATE", "namespaces"), namespace("store-abc", after), before)
+
+    assert denials == [ENFORCE_DENIAL]
+
+
 @pytest.mark.parametrize(
     "target",
     [
-        namespace("kube-system", MANAGED_BY),
-        namespace("default2", MANAGED_BY),
-        namespace("store-abc"),
-        namespace("store-abc", {"app.kubernetes.io/managed-by": "Helm"}),
-        namespace("stores-abc", MANAGED_BY),
+        namespace("kube-system", STORE_NAMESPACE),
+        namespace("default2", STORE_NAMESPACE),
+        namespace("store-abc", {ENFORCE: "restricted"}),
+        namespace("store-abc", {"app.kubernetes.io/managed-by": "Helm", ENFORCE: "restricted"}),
+        namespace("stores-abc", STORE_NAMESPACE),
     ],
     ids=["kube-system", "default2", "store-unlabelled", "store-other-manager", "stores-prefix"],
 )
@@ -317,15 +380,25 @@ def test_policy_rejects_other_namespaces(
 
 def test_policy_rejects_adopting_a_store_namespace_someone_else_made(policy: AdmissionPolicy) -> None:
     before = namespace("store-abc", {"team": "x"})
-    after = namespace("store-abc", MANAGED_BY)
+    after = namespace("store-abc", STORE_NAMESPACE)
 
     denials = policy.denials(admission_request("UPDATE", "namespaces"), after, before)
 
     assert denials == ["the platform may not adopt a namespace it did not create"]
 
 
-def test_policy_admits_the_store_deployer_binding_in_a_store_namespace(policy: AdmissionPolicy) -> None:
-    binding = role_binding("store-abc")
+@pytest.mark.parametrize(
+    ("role", "subject"),
+    [
+        ("store-deployer", (NAMESPACE, SERVICE_ACCOUNT)),
+        ("store-credentials-reader", (NAMESPACE, WEB_SERVICE_ACCOUNT)),
+    ],
+    ids=["deployer-to-worker", "credentials-reader-to-web"],
+)
+def test_policy_admits_the_two_bindings_in_a_store_namespace(
+    policy: AdmissionPolicy, role: str, subject: tuple[str, str]
+) -> None:
+    binding = role_binding("store-abc", role=role, subject=subject)
 
     assert (
         policy.denials(admission_request("CREATE", "rolebindings", namespace="store-abc"), binding, None)
@@ -335,6 +408,12 @@ def test_policy_admits_the_store_deployer_binding_in_a_store_namespace(policy: A
         policy.denials(admission_request("DELETE", "rolebindings", namespace="store-abc"), None, binding)
         == []
     )
+
+
+BINDING_DENIAL = (
+    "the platform may only bind store-deployer to its own ServiceAccount and "
+    "store-credentials-reader to its web pods' ServiceAccount"
+)
 
 
 @pytest.mark.parametrize(
@@ -353,15 +432,32 @@ def test_policy_admits_the_store_deployer_binding_in_a_store_namespace(policy: A
         (
             "store-abc",
             role_binding("store-abc", role="cluster-admin"),
-            "the platform may only bind store-deployer to its own ServiceAccount",
+            BINDING_DENIAL,
         ),
         (
             "store-abc",
             role_binding("store-abc", subject=("store-abc", "default")),
-            "the platform may only bind store-deployer to its own ServiceAccount",
+            BINDING_DENIAL,
+        ),
+        (
+            "store-abc",
+            role_binding("store-abc", subject=(NAMESPACE, WEB_SERVICE_ACCOUNT)),
+            BINDING_DENIAL,
+        ),
+        (
+            "store-abc",
+            role_binding("store-abc", role="store-credentials-reader"),
+            BINDING_DENIAL,
         ),
     ],
-    ids=["kube-system", "default2", "cluster-admin-role", "foreign-subject"],
+    ids=[
+        "kube-system",
+        "default2",
+        "cluster-admin-role",
+        "foreign-subject",
+        "deployer-to-web",
+        "reader-to-worker",
+    ],
 )
 def test_policy_rejects_other_role_bindings(
     policy: AdmissionPolicy, where: str, binding: dict[str, Any], message: str
@@ -371,13 +467,26 @@ def test_policy_rejects_other_role_bindings(
     assert denials == [message]
 
 
-def test_policy_label_matches_what_provisioning_puts_on_store_namespaces(policy: AdmissionPolicy) -> None:
-    from provisioning import cluster
+@pytest.mark.django_db
+def test_policy_admits_what_provisioning_puts_on_store_namespaces(
+    policy: AdmissionPolicy, manifests: list[dict[str, Any]], settings
+) -> None:
+    from stores.release import store_namespace_labels, store_role_bindings
+    from stores.tests.factories import StoreFactory
 
-    labels = {cluster.MANAGED_BY_LABEL: cluster.MANAGED_BY_VALUE}
-
+    labels = store_namespace_labels(StoreFactory(name="x"))
     assert policy.denials(admission_request("CREATE", "namespaces"), namespace("store-x", labels), None) == []
-    assert cluster.STORE_DEPLOYER_BINDING == "store-deployer"
+    # The bindings the worker makes, with the chart's own environment, are the ones the policy admits.
+    env = env_of(pod_spec(find(manifests, "Deployment", "platform-worker"))["containers"][0])
+    settings.PLATFORM_SERVICE_ACCOUNT = env["PLATFORM_SERVICE_ACCOUNT"]
+    settings.PLATFORM_WEB_SERVICE_ACCOUNT = env["PLATFORM_WEB_SERVICE_ACCOUNT"]
+    for spec in store_role_bindings():
+        binding = role_binding(
+            "store-x", role=spec.cluster_role, subject=(spec.service_account_namespace, spec.service_account)
+        )
+        binding["metadata"]["name"] = spec.name
+        request = admission_request("CREATE", "rolebindings", namespace="store-x")
+        assert policy.denials(request, binding, None) == [], spec.name
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -47,8 +47,14 @@ installing with it would publish a dashboard nobody can reach, so rendering stop
 {{- printf "%s-secrets" (include "platform.fullname" .) -}}
 {{- end -}}
 
+{{/* The worker's (orchestrator's) ServiceAccount: the only one with deployer powers. */}}
 {{- define "platform.serviceAccountName" -}}
 {{- include "platform.fullname" . -}}
+{{- end -}}
+
+{{/* The web pods' ServiceAccount: reads store-credentials Secrets in store namespaces, nothing else. */}}
+{{- define "platform.webServiceAccountName" -}}
+{{- printf "%s-web" (include "platform.fullname" .) -}}
 {{- end -}}
 
 {{/* Pod-level hardening (Pod Security "restricted"). Call with (dict "uid" 10001). */}}
@@ -162,6 +168,10 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
   value: {{ printf "%s/%s" .Release.Namespace (include "platform.serviceAccountName" .) | quote }}
 - name: STORE_DEPLOYER_CLUSTER_ROLE
   value: {{ .Values.rbac.storeDeployerRole | quote }}
+- name: PLATFORM_WEB_SERVICE_ACCOUNT
+  value: {{ printf "%s/%s" .Release.Namespace (include "platform.webServiceAccountName" .) | quote }}
+- name: STORE_CREDENTIALS_READER_CLUSTER_ROLE
+  value: {{ .Values.rbac.storeCredentialsReaderRole | quote }}
 - name: PROVISIONING_TIMEOUT
   value: {{ .Values.stores.provisioningTimeout | quote }}
 - name: PROVISIONING_CONCURRENCY

@@ -137,9 +137,13 @@ def test_the_admission_policy_refuses_what_it_claims_and_admits_a_normal_store(c
     )
     assert "store-* namespaces" in message
 
-    # A normal store namespace, its label update and its deletion are admitted.
+    # A normal store namespace (managed, enforcing restricted), its label update and its deletion are
+    # admitted.
     normal = f"store-{unique_name('normal')}"
-    create_namespace(normal, {**managed, "platform.example/store": normal[6:]})()
+    create_namespace(
+        normal,
+        {**managed, "platform.example/store": normal[6:], "pod-security.kubernetes.io/enforce": "restricted"},
+    )()
     cluster.request(
         "PATCH",
         f"/api/v1/namespaces/{normal}",

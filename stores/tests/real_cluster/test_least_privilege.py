@@ -15,6 +15,7 @@ from stores.lifecycle import store_create, store_request_teardown
 from stores.models import Store
 from stores.reconcile import fleet_reconcile as reconcile
 from stores.tests.real_cluster.support import (
+    WEB_ACCOUNT,
     forbidden,
     install_platform_identity,
     release_states,
@@ -25,12 +26,18 @@ from stores.transitions import store_transition
 from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
+ENFORCE = "pod-security.kubernetes.io/enforce"
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
 
 
 @pytest.fixture
 def platform_identity(cluster, tmp_path):
     return install_platform_identity(cluster, tmp_path)
+
+
+@pytest.fixture
+def web_identity(cluster, tmp_path, platform_identity):
+    return install_platform_identity(cluster, tmp_path, service_account=WEB_ACCOUNT)
 
 
 class _TokenCluster:
@@ -52,20 +59,24 @@ def _reprovision(store: Store) -> None:
 
 
 def test_a_worker_with_only_the_platform_token_runs_the_whole_lifecycle(
-    cluster, platform_identity, tenant, start_worker, tmp_path
+    cluster, platform_identity, web_identity, tenant, start_worker, tmp_path
 ):
     helm = HELM_BINARIES["helm4"]
     start_worker(
         _TokenCluster(platform_identity.kubeconfig),
         helm,
         PLATFORM_SERVICE_ACCOUNT=platform_identity.setting,
+        PLATFORM_WEB_SERVICE_ACCOUNT=web_identity.setting,
     )
     store, _ = store_create(tenant=tenant, name=unique_name("least"), engine="woocommerce")
     wait_for(lambda: status_of(store) == StoreStatus.READY, timeout=120, what="store ready")
-    binding = cluster.get(
-        "rolebindings", "store-deployer", store.namespace, api="rbac.authorization.k8s.io/v1"
-    )
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform", "namespace": "platform"}]
+    rbac = "rbac.authorization.k8s.io/v1"
+    deployer = cluster.get("rolebindings", "store-deployer", store.namespace, api=rbac)
+    assert deployer["subjects"] == [{"kind": "ServiceAccount", "name": "platform", "namespace": "platform"}]
+    reader = cluster.get("rolebindings", "store-credentials-reader", store.namespace, api=rbac)
+    assert reader["subjects"] == [{"kind": "ServiceAccount", "name": WEB_ACCOUNT, "namespace": "platform"}]
+    # Store namespaces enforce Pod Security restricted by default.
+    assert cluster.get("namespaces", store.namespace)["metadata"]["labels"][ENFORCE] == "restricted"
 
     _reprovision(store)
     wait_for(lambda: status_of(store) == StoreStatus.READY, timeout=120, what="store upgraded")
@@ -78,20 +89,80 @@ def test_a_worker_with_only_the_platform_token_runs_the_whole_lifecycle(
     token_access = access_for(_TokenCluster(platform_identity.kubeconfig), helm, tmp_path / "helm")
     report = reconcile(access=token_access)
     assert report.errors == []
+    # A page's reveal runs with the web pods' token, which may read this one Secret and nothing else.
     credentials = store_credentials_reveal(
         store=Store.objects.get(pk=store.pk),
         actor="test",
         access=ClusterAccess(
-            api_client_factory=lambda: config.new_client_from_config(
-                config_file=str(platform_identity.kubeconfig)
-            )
+            api_client_factory=lambda: config.new_client_from_config(config_file=str(web_identity.kubeconfig))
         ),
     )
     assert credentials.username and len(credentials.password) >= 20
+    _assert_the_web_token_reads_nothing_else(cluster, web_identity.token, store.namespace)
 
     store_request_teardown(store=store)
     wait_for(lambda: status_of(store) == StoreStatus.DELETED, timeout=120, what="store deleted")
     assert cluster.get("namespaces", store.namespace) is None
+
+
+def _assert_the_web_token_reads_nothing_else(cluster, token, namespace):
+    def as_web(method, path, body=None):
+        return lambda: cluster.request(method, path, body, token=token)
+
+    # In the store's own namespace: not the helm release record, not a list, not a write.
+    release_secret = cluster.objects("secrets", namespace, label_selector="owner=helm")[0]["metadata"]["name"]
+    forbidden(as_web("GET", f"/api/v1/namespaces/{namespace}/secrets/{release_secret}"))
+    forbidden(as_web("GET", f"/api/v1/namespaces/{namespace}/secrets"))
+    forbidden(as_web("DELETE", f"/api/v1/namespaces/{namespace}/secrets/store-credentials"))
+    forbidden(as_web("GET", f"/api/v1/namespaces/{namespace}/pods"))
+    # Anywhere else: nothing.
+    forbidden(as_web("GET", "/api/v1/namespaces/kube-system/secrets/store-credentials"))
+    forbidden(as_web("GET", "/api/v1/secrets"))
+    forbidden(as_web("POST", "/api/v1/namespaces", {"metadata": {"name": "store-from-the-web"}}))
+    forbidden(
+        as_web(
+            "POST",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+            {
+                "metadata": {"name": "more"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "store-deployer",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": WEB_ACCOUNT, "namespace": "platform"}],
+            },
+        )
+    )
+
+
+def test_the_worker_token_cannot_turn_a_store_namespace_privileged(cluster, platform_identity):
+    token = platform_identity.token
+    managed = {"app.kubernetes.io/managed-by": "store-platform"}
+
+    def create(name, labels):
+        return lambda: cluster.request(
+            "POST", "/api/v1/namespaces", {"metadata": {"name": name, "labels": labels}}, token=token
+        )
+
+    # The node-takeover path of the finding: a store-* namespace that enforces privileged.
+    message = forbidden(create(f"store-{unique_name('evil')}", {**managed, ENFORCE: "privileged"}))
+    assert "pod-security.kubernetes.io/enforce=baseline or restricted" in message
+    forbidden(create(f"store-{unique_name('bare')}", managed))
+    # A store namespace it made may not lose or lower its enforcement afterwards.
+    name = f"store-{unique_name('kept')}"
+    create(name, {**managed, ENFORCE: "restricted"})()
+    for labels in ({ENFORCE: None}, {ENFORCE: "privileged"}):
+        forbidden(
+            lambda labels=labels: cluster.request(
+                "PATCH",
+                f"/api/v1/namespaces/{name}",
+                {"metadata": {"labels": labels}},
+                content_type="application/merge-patch+json",
+                token=token,
+            )
+        )
+    assert cluster.get("namespaces", name)["metadata"]["labels"][ENFORCE] == "restricted"
 
 
 def test_the_platform_token_is_refused_what_the_chart_never_grants(cluster, platform_identity, tenant):
