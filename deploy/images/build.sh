@@ -135,7 +135,7 @@ declare -A image_ref=(
 order=(debian python node postgres redis mariadb wordpress wordpress-cli platform medusa pause coredns)
 declare -A parent_of=(
   [python]=debian [node]=debian [postgres]=debian [redis]=debian [mariadb]=debian [wordpress]=debian
-  [wordpress-cli]=wordpress [platform]=python [medusa]=node
+  [wordpress-cli]=debian [platform]=python [medusa]=node
 )
 
 build_debian() {
@@ -250,9 +250,6 @@ build_one() {
     medusa)
       bud_image medusa "${image_ref[medusa]}" "$root/deploy/medusa/Dockerfile" "$root/deploy/medusa" node \
         --dockerignore "$root/deploy/medusa/.dockerignore" -- ;;
-    wordpress-cli)
-      bud_image wordpress-cli "${image_ref[wordpress-cli]}" "$here/wordpress-cli/Containerfile" "$here/wordpress-cli" wordpress -- \
-        --build-arg "BASE_IMAGE=${image_ref[wordpress]}" ;;
     *)
       bud_image "$1" "${image_ref[$1]}" "$here/$1/Containerfile" "$here/$1" "${parent_of[$1]}" -- \
         --build-arg "BASE_IMAGE=${image_ref[${parent_of[$1]}]}" ;;
