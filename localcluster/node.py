@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -53,6 +54,10 @@ CNI_BIN_DIR = "/usr/lib/cni"
 # The kubelet sets these host-wide at start (they are not per network namespace); they are put back
 # when the node stops, so a test run leaves the machine's kernel settings as it found them.
 KUBELET_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
+# The in-tree hostPath provisioner (`--enable-hostpath-provisioner`) makes each volume a root-owned
+# 0750 directory here; non-root pods (every database of the charts) cannot write it, and hostPath
+# volumes ignore fsGroup. k3s' local-path provisioner, which the charts target, creates them 0777.
+HOSTPATH_PROVISIONER_DIR = "/tmp/hostpath_pv/"
 # Pods of the charts must land on the real node, never on a kwok node where nothing runs.
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 
@@ -229,6 +234,9 @@ class RealNode:
         self.cluster: LocalCluster | None = None
         self.timings: dict[str, float] = {}
         self._saved_sysctls: dict[str, str] = {}
+        self._volumes_stop = threading.Event()
+        self._volumes_thread: threading.Thread | None = None
+        self.opened_volumes: set[Path] = set()
 
     # ---- life cycle --------------------------------------------------------------------------------
 
@@ -253,6 +261,9 @@ class RealNode:
                 "node Ready", lambda: cluster._wait(self._node_ready, timeout, f"node {self.name} Ready")
             )
             self._timed("CoreDNS", lambda: self._deploy_coredns(cluster, timeout))
+            self._volumes_stop.clear()
+            self._volumes_thread = threading.Thread(target=self._open_hostpath_volumes, daemon=True)
+            self._volumes_thread.start()
         except BaseException:
             self.stop()
             raise
@@ -268,6 +279,10 @@ class RealNode:
         """Delete the node's pods (so the kubelet tears their sandboxes down), stop its processes, kill
         any container left behind, unmount what is left under the work directory and put back the
         kernel settings the kubelet changed. The network namespace stays until `remove_network()`."""
+        self._volumes_stop.set()
+        if self._volumes_thread is not None:
+            self._volumes_thread.join(5)
+            self._volumes_thread = None
         if self.cluster is not None and self.components.get("kubelet") and self.components["kubelet"].running:
             with contextlib.suppress(Exception):
                 self._delete_pods(grace)
@@ -529,11 +544,30 @@ imports = []
 
         cluster._wait(ready, timeout, "CoreDNS Ready")
 
+    def _open_hostpath_volumes(self) -> None:
+        # As local-path-provisioner does: a new volume is writable by whichever uid the pod runs as.
+        # Polled, so a container that starts before its volume is opened fails once and is restarted.
+        assert self.cluster is not None
+        while not self._volumes_stop.wait(0.3):
+            with contextlib.suppress(Exception):
+                for volume in self.cluster.request("GET", "/api/v1/persistentvolumes")["items"]:
+                    path = Path(volume["spec"].get("hostPath", {}).get("path", ""))
+                    if str(path).startswith(HOSTPATH_PROVISIONER_DIR) and path.is_dir():
+                        if path.stat().st_mode & 0o777 != 0o777:
+                            path.chmod(0o777)
+                            self.opened_volumes.add(path)
+
     def _delete_pods(self, grace: float) -> None:
         assert self.cluster is not None
         cluster = self.cluster
-        with contextlib.suppress(Exception):
-            cluster.request("DELETE", "/apis/apps/v1/namespaces/kube-system/deployments/coredns")
+        # Cordoned first: the controllers' replacements for the deleted pods then stay Pending instead
+        # of landing here again while the node is stopping.
+        cluster.request(
+            "PATCH",
+            f"/api/v1/nodes/{self.name}",
+            {"spec": {"unschedulable": True}},
+            content_type="application/merge-patch+json",
+        )
         selector = f"?fieldSelector=spec.nodeName%3D{self.name}"
         for pod in cluster.request("GET", f"/api/v1/pods{selector}")["items"]:
             metadata = pod["metadata"]
@@ -590,10 +624,18 @@ imports = []
         for point in sorted(points, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True, check=False, timeout=30)
 
+    def remove_volumes(self) -> None:
+        """Delete the hostPath volumes this node's pods wrote (the provisioner would, with their claims;
+        a cluster that is thrown away never deletes its claims)."""
+        for path in self.opened_volumes:
+            shutil.rmtree(path, ignore_errors=True)
+        self.opened_volumes.clear()
+
     def remove(self) -> None:
-        """Stop, remove the network namespace and delete the work directory."""
+        """Stop, remove the network namespace, the volumes and the work directory."""
         self.stop()
         self.remove_network()
+        self.remove_volumes()
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
@@ -626,6 +668,7 @@ def real_node_cluster(
         node.stop()
         cluster.stop()
         node.remove_network()
+        node.remove_volumes()
 
 
 def coredns_manifests() -> list[dict[str, Any]]:

@@ -71,15 +71,46 @@ record() {
   image_key[$name]="$key"
   { grep -v -P "^\Q$ref\E\t" "$index" 2>/dev/null || true; printf '%s\t%s\n' "$ref" "$(archive_of "$name" "$key")"; } >"$index.new"
   mv "$index.new" "$index"
-  # Archives of older keys of this image are never read again.
-  for stale in "$cache_dir/$name"-*.oci.tar; do
+  # Archives of older keys of this image are never read again. Sixteen characters exactly, so that
+  # wordpress-<key> never matches wordpress-cli-<key>.
+  for stale in "$cache_dir/$name"-????????????????.oci.tar; do
     [ "$stale" = "$(archive_of "$name" "$key")" ] || rm -f "$stale"
   done
+}
+
+# What must hold in each image before it is cached: a build step that fails without failing its
+# RUN (medusa build exits 0 when compilation fails) must not leave a broken image to be reused.
+declare -A check_of=(
+  [debian]="apt-get --version"
+  [python]="python -m venv --help && pip --version"
+  [node]="node --version && npm --version"
+  [postgres]="postgres --version && pg_isready --version"
+  [redis]="redis-server --version && redis-cli --version"
+  [mariadb]="mariadbd --version && command -v healthcheck.sh"
+  [wordpress]="apache2 -v && php -m | grep -qx mysqli && test -s /usr/src/wordpress/wp-includes/version.php"
+  [wordpress-cli]="php -m | grep -qx mysqli && mariadb --version"
+  [platform]="helm version --short && python -c 'import django, celery'"
+  [medusa]="test -s /app/package.json && test -x /app/node_modules/.bin/medusa"
+)
+
+# check_image NAME REF: run the image's check in a throwaway container (images without a shell,
+# pause and coredns, have nothing to check but their one binary, which build_from_scratch copies).
+check_image() {
+  local name="$1" ref="$2" container status=0
+  [ -n "${check_of[$name]:-}" ] || return 0
+  container="$(buildah from --pull=never "$ref")"
+  buildah run --runtime runc --user 0:0 "$container" -- sh -c "${check_of[$name]}" >/dev/null || status=$?
+  buildah rm "$container" >/dev/null
+  if [ "$status" -ne 0 ]; then
+    echo "images: $ref failed its check (${check_of[$name]}); not cached" >&2
+    return 1
+  fi
 }
 
 # export_image NAME REF KEY STARTED: push REF from storage into its archive, named REF inside it.
 export_image() {
   local name="$1" ref="$2" key="$3" started="$4" archive
+  check_image "$name" "$ref"
   archive="$(archive_of "$name" "$key")"
   buildah push --quiet "$ref" "oci-archive:$archive.partial:$ref"
   mv "$archive.partial" "$archive"
@@ -132,7 +163,8 @@ declare -A image_ref=(
   [pause]=localhost/pause:3.10.2
   [coredns]=localhost/coredns:v1.14.7
 )
-order=(debian python node postgres redis mariadb wordpress wordpress-cli platform medusa pause coredns)
+# The longest builds last, so that the images the real node needs are ready even if one of them fails.
+order=(debian pause coredns redis python node postgres mariadb wordpress wordpress-cli platform medusa)
 declare -A parent_of=(
   [python]=debian [node]=debian [postgres]=debian [redis]=debian [mariadb]=debian [wordpress]=debian
   [wordpress-cli]=debian [platform]=python [medusa]=node
