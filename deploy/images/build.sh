@@ -107,10 +107,24 @@ check_image() {
   fi
 }
 
+# image_id REF: the ID of the image REF names in storage now (empty when none).
+image_id() { buildah inspect --type image --format '{{.FromImageID}}' "$1" 2>/dev/null || true; }
+
+# drop_replaced ID: a rebuild moves the name to the new image; the old one would otherwise stay in
+# storage, nameless, hundreds of MB per rebuild. Only removed when nothing names it any more.
+drop_replaced() {
+  local id="$1"
+  [ -n "$id" ] || return 0
+  if buildah images --noheading --no-trunc --filter dangling=true --format '{{.ID}}' | grep -q "$id"; then
+    buildah rmi "$id" >/dev/null
+  fi
+}
+
 # export_image NAME REF KEY STARTED: push REF from storage into its archive, named REF inside it.
 export_image() {
   local name="$1" ref="$2" key="$3" started="$4" archive
   check_image "$name" "$ref"
+  drop_replaced "${replaced_id:-}"
   archive="$(archive_of "$name" "$key")"
   buildah push --quiet "$ref" "oci-archive:$archive.partial:$ref"
   mv "$archive.partial" "$archive"
@@ -143,6 +157,7 @@ bud_image() {
     if [ "$parent" != - ]; then
       ensure_in_storage "${image_ref[$parent]}" "${image_key[$parent]}" "$parent"
     fi
+    replaced_id="$(image_id "$ref")"
     "${bud[@]}" --label "$key_label=$key" -t "$ref" -f "$containerfile" "$@" "$context" >/dev/null
     export_image "$name" "$ref" "$key" "$started"
   fi
@@ -181,6 +196,7 @@ build_debian() {
     tar -C "$work/debian/rootfs" --numeric-owner -cf "$work/debian/rootfs.tar" .
     rm -rf "$work/debian/rootfs"
     cp "$here/debian/Containerfile" "$work/debian/"
+    replaced_id="$(image_id "$ref")"
     "${bud[@]}" --label "$key_label=$key" -t "$ref" -f "$work/debian/Containerfile" "$work/debian" >/dev/null
     export_image "$name" "$ref" "$key" "$started"
     rm -rf "$work/debian"
@@ -236,6 +252,7 @@ build_from_scratch() { # NAME BINARY-PATH CONTAINER-PATH INPUT [buildah config a
   mkdir -p "$work/empty"
   key="$(key_of --containerfile "$here/build.sh" --context "$work/empty" --file "$binary" --input "$input")"
   if ! reuse "$name" "$ref" "$key"; then
+    replaced_id="$(image_id "$ref")"
     container="$(buildah from scratch)"
     buildah copy --quiet "$container" "$binary" "$target" >/dev/null
     buildah config --label "$key_label=$key" "$@" "$container"
