@@ -51,7 +51,9 @@ class FakeNode:
     taints: tuple[dict[str, str], ...] = ()
 
 
-def _kubeconfig(server: str, ca: Path, *, user: str, cert: CertPair | None = None, token: str = "") -> str:
+def kubeconfig_yaml(
+    server: str, ca: Path, *, user: str, cert: CertPair | None = None, token: str = ""
+) -> str:
     credentials: dict[str, str] = {}
     if cert is not None:
         credentials["client-certificate-data"] = base64.b64encode(cert.cert.read_bytes()).decode()
@@ -199,7 +201,7 @@ class LocalCluster:
         for stem, (user, groups) in identities.items():
             pair = self.pki.client(stem, user=user, groups=groups)
             path = self.kubeconfig if stem == "admin" else self.work_dir / f"{stem}.kubeconfig"
-            path.write_text(_kubeconfig(self.server, self.pki.ca.cert, user=user, cert=pair))
+            path.write_text(kubeconfig_yaml(self.server, self.pki.ca.cert, user=user, cert=pair))
             path.chmod(0o600)
 
     def identity_kubeconfig(self, stem: str) -> Path:
@@ -220,7 +222,9 @@ class LocalCluster:
             },
         )
         token = response["status"]["token"]
-        path.write_text(_kubeconfig(self.server, self.pki.ca.cert, user=f"{namespace}-{name}", token=token))
+        path.write_text(
+            kubeconfig_yaml(self.server, self.pki.ca.cert, user=f"{namespace}-{name}", token=token)
+        )
         path.chmod(0o600)
         return path
 
@@ -475,7 +479,7 @@ class LocalCluster:
     def _install_kwok_stages(self) -> None:
         crd = yaml.safe_load(self.binaries.stage_crd.read_text())
         self.apply(crd)
-        self._wait(lambda: self._crd_established(crd["metadata"]["name"]), 30, "kwok Stage CRD established")
+        self.wait(lambda: self._crd_established(crd["metadata"]["name"]), 30, "kwok Stage CRD established")
         text = STAGES_FILE.read_text().replace("__KUBERNETES_VERSION__", self.binaries.kubernetes_version)
         for stage in yaml.safe_load_all(text):
             self.apply(stage)
@@ -548,17 +552,18 @@ class LocalCluster:
             }
             return names <= ready_names
 
-        self._wait(ready, timeout, "kwok nodes Ready")
+        self.wait(ready, timeout, "kwok nodes Ready")
 
     def _wait_default_service_account(self, timeout: float) -> None:
         # Pods are refused until the serviceaccount controller has made `default` in their namespace.
-        self._wait(
+        self.wait(
             lambda: self.request("GET", "/api/v1/namespaces/default/serviceaccounts/default"),
             timeout,
             "the default ServiceAccount",
         )
 
-    def _wait(self, predicate: Any, timeout: float, what: str) -> None:
+    def wait(self, predicate: Any, timeout: float, what: str) -> None:
+        """Poll `predicate` until it is true; ComponentFailed after `timeout` seconds names `what`."""
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:

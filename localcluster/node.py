@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from localcluster.binaries import ROOT
-from localcluster.cluster import SERVICE_CIDR, _kubeconfig
+from localcluster.cluster import kubeconfig_yaml
 from localcluster.processes import Component, ComponentFailed
 
 if TYPE_CHECKING:
@@ -86,11 +86,13 @@ def image_archives(index: Path = IMAGE_INDEX) -> dict[str, Path]:
 
 def normalised_reference(image: str) -> str:
     """The fully qualified name the CRI gives a short image name (redis:7 -> docker.io/library/redis:7)."""
-    name, _, _ = image.partition(":")
-    first = name.split("/")[0]
-    if "/" not in name:
+    # The tag or digest follows the last path segment; a registry host may carry a port of its own.
+    path, _, last = image.partition("@")[0].rpartition("/")
+    repository = f"{path}/{last.partition(':')[0]}" if path else last.partition(":")[0]
+    domain = repository.split("/")[0]
+    if "/" not in repository:
         return f"docker.io/library/{image}"
-    if "." not in first and ":" not in first and first != "localhost":
+    if "." not in domain and ":" not in domain and domain != "localhost":
         return f"docker.io/{image}"
     return image
 
@@ -258,7 +260,7 @@ class RealNode:
             self.components["kube-proxy"] = self._kube_proxy(cluster)
             self._timed("kube-proxy", lambda: self.components["kube-proxy"].start(timeout=timeout))
             self._timed(
-                "node Ready", lambda: cluster._wait(self._node_ready, timeout, f"node {self.name} Ready")
+                "node Ready", lambda: cluster.wait(self._node_ready, timeout, f"node {self.name} Ready")
             )
             self._timed("CoreDNS", lambda: self._deploy_coredns(cluster, timeout))
             self._volumes_stop.clear()
@@ -319,7 +321,7 @@ class RealNode:
             ("kube-proxy", proxy_client, "system:kube-proxy"),
         ):
             path = self.work_dir / f"{stem}.kubeconfig"
-            path.write_text(_kubeconfig(cluster.server, pki.ca.cert, user=user, cert=pair))
+            path.write_text(kubeconfig_yaml(cluster.server, pki.ca.cert, user=user, cert=pair))
             path.chmod(0o600)
         # Pods get the cluster's DNS from the kubelet; this file is what the kubelet hands to pods with
         # dnsPolicy Default, and what it reads for its own search path. The host's resolver is a
@@ -542,7 +544,7 @@ imports = []
             deployment = cluster.get("deployments", "coredns", "kube-system", api="apps/v1")
             return bool(deployment) and deployment.get("status", {}).get("readyReplicas", 0) >= 1
 
-        cluster._wait(ready, timeout, "CoreDNS Ready")
+        cluster.wait(ready, timeout, "CoreDNS Ready")
 
     def _open_hostpath_volumes(self) -> None:
         # As local-path-provisioner does: a new volume is writable by whichever uid the pod runs as.
@@ -805,7 +807,6 @@ def coredns_manifests() -> list[dict[str, Any]]:
 __all__ = [
     "KWOK_TAINT",
     "POD_CIDR",
-    "SERVICE_CIDR",
     "NodeNetwork",
     "NodeUnavailable",
     "RealNode",

@@ -18,6 +18,8 @@ def test_short_image_names_resolve_as_the_cri_resolves_them():
     assert normalised_reference("bitnami/redis:7") == "docker.io/bitnami/redis:7"
     assert normalised_reference("localhost/pause:3.10.2") == "localhost/pause:3.10.2"
     assert normalised_reference("registry.k8s.io/pause:3.10.2") == "registry.k8s.io/pause:3.10.2"
+    assert normalised_reference("localhost:5000/shop:1") == "localhost:5000/shop:1"
+    assert normalised_reference("redis") == "docker.io/library/redis"
 
 
 def test_each_work_directory_gets_its_own_namespace_and_interface(tmp_path: Path):

@@ -148,7 +148,7 @@ def test_a_redis_pod_under_restricted_serves_another_pod_through_a_service_by_dn
             "metadata": {"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
         }
     )
-    cluster._wait(
+    cluster.wait(
         lambda: cluster.get("serviceaccounts", "default", NAMESPACE),
         30,
         f"the default ServiceAccount in {NAMESPACE}",

@@ -93,7 +93,7 @@ def _install(cluster, chart: str) -> str:
             "metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
         }
     )
-    cluster._wait(
+    cluster.wait(
         lambda: cluster.get("serviceaccounts", "default", namespace), 30, f"{namespace}'s ServiceAccount"
     )
     cluster.apply(
