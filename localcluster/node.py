@@ -655,6 +655,17 @@ def real_node_cluster(
     from localcluster.cluster import FakeNode, LocalCluster
 
     node = RealNode(work_dir / "node", images=images)
+
+    # A SIGTERM (a timeout, a stopped CI run) must still tear the node down: its processes run in
+    # sessions of their own and would outlive this one, with its mounts and namespace.
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = (
+        signal.signal(signal.SIGTERM, interrupt)
+        if threading.current_thread() is threading.main_thread()
+        else None
+    )
     node.network.create()
     cluster = LocalCluster(
         work_dir / "cluster",
@@ -671,6 +682,8 @@ def real_node_cluster(
         cluster.stop()
         node.remove_network()
         node.remove_volumes()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def coredns_manifests() -> list[dict[str, Any]]:

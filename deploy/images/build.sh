@@ -99,7 +99,7 @@ check_image() {
   local name="$1" ref="$2" container status=0
   [ -n "${check_of[$name]:-}" ] || return 0
   container="$(buildah from --pull=never "$ref")"
-  buildah run --runtime runc --user 0:0 "$container" -- sh -c "${check_of[$name]}" >/dev/null || status=$?
+  buildah run --runtime runc --network none --user 0:0 "$container" -- sh -c "${check_of[$name]}" >/dev/null || status=$?
   buildah rm "$container" >/dev/null
   if [ "$status" -ne 0 ]; then
     echo "images: $ref failed its check (${check_of[$name]}); not cached" >&2

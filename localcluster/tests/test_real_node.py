@@ -9,16 +9,15 @@ Without them the module is skipped with what is missing; with CI=true that is a 
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
-import kubernetes
 import pytest
 
-from localcluster.node import DNS_SERVICE_IP, KWOK_TAINT, missing_requirements, real_node_cluster
+from localcluster.node import DNS_SERVICE_IP, KWOK_TAINT
+from localcluster.tests.support import node_cluster_or_skip, pod_log
 
 REDIS_IMAGE = "redis:7.4.2-bookworm"
 NAMESPACE = "real-node-proof"
@@ -35,13 +34,7 @@ RESTRICTED_CONTAINER_SECURITY = {
 
 @pytest.fixture(scope="module")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    problems = missing_requirements((REDIS_IMAGE,))
-    if problems:
-        message = "real node unavailable: missing " + "; ".join(problems)
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message)
-        pytest.skip(message)
-    with real_node_cluster(Path(tmp_path_factory.mktemp("real-node")), images=(REDIS_IMAGE,)) as pair:
+    with node_cluster_or_skip(Path(tmp_path_factory.mktemp("real-node")), (REDIS_IMAGE,), helm=False) as pair:
         yield pair
 
 
@@ -220,11 +213,7 @@ def test_a_redis_pod_under_restricted_serves_another_pod_through_a_service_by_dn
         "the client pod to finish",
     )
     client_seconds = time.monotonic() - started
-    api = kubernetes.client.CoreV1Api(
-        kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
-    )
-    # Read through the apiserver -> kubelet path, as `kubectl logs` does.
-    output = api.read_namespaced_pod_log("client", NAMESPACE)
+    output = pod_log(cluster, NAMESPACE, "client")
     assert phase == "Succeeded", output
     lines = output.split()
     assert [service_ip, fqdn] == lines[0:2]  # the name resolved by CoreDNS to the ClusterIP
