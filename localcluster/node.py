@@ -128,10 +128,16 @@ class NodeNetwork:
     link_prefix: str = "10.201.0"
 
     @classmethod
-    def for_directory(cls, work_dir: Path, *, link_prefix: str = "10.201.0") -> NodeNetwork:
-        """Names derived from the work directory, so two nodes never share a namespace."""
-        suffix = hashlib.sha256(str(work_dir.resolve()).encode()).hexdigest()[:6]
-        return cls(namespace=f"spnode-{suffix}", host_interface=f"spn{suffix}", link_prefix=link_prefix)
+    def for_directory(cls, work_dir: Path) -> NodeNetwork:
+        """Names and a link subnet (10.201.<1-250>.0/24) derived from the work directory, so nodes of
+        two test runs at once do not share a namespace and, almost always, not a route either."""
+        digest = hashlib.sha256(str(work_dir.resolve()).encode()).hexdigest()
+        suffix = digest[:6]
+        return cls(
+            namespace=f"spnode-{suffix}",
+            host_interface=f"spn{suffix}",
+            link_prefix=f"10.201.{int(digest[6:10], 16) % 250 + 1}",
+        )
 
     @property
     def host_address(self) -> str:

@@ -27,7 +27,9 @@ def test_each_work_directory_gets_its_own_namespace_and_interface(tmp_path: Path
     two = NodeNetwork.for_directory(tmp_path / "two")
     assert one.namespace != two.namespace and one.host_interface != two.host_interface
     assert len(one.host_interface) <= 15  # the kernel's limit on interface names
-    assert (one.host_address, one.node_address) == ("10.201.0.1", "10.201.0.2")
+    prefix = one.link_prefix
+    assert prefix.startswith("10.201.") and 1 <= int(prefix.rsplit(".", 1)[1]) <= 250
+    assert (one.host_address, one.node_address) == (f"{prefix}.1", f"{prefix}.2")
     assert one.wrapper == ["nsenter", f"--net=/run/netns/{one.namespace}"]
 
 
