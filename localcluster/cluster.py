@@ -51,7 +51,9 @@ class FakeNode:
     taints: tuple[dict[str, str], ...] = ()
 
 
-def _kubeconfig(server: str, ca: Path, *, user: str, cert: CertPair | None = None, token: str = "") -> str:
+def kubeconfig_yaml(
+    server: str, ca: Path, *, user: str, cert: CertPair | None = None, token: str = ""
+) -> str:
     credentials: dict[str, str] = {}
     if cert is not None:
         credentials["client-certificate-data"] = base64.b64encode(cert.cert.read_bytes()).decode()
@@ -94,6 +96,7 @@ class LocalCluster:
         binaries: ClusterBinaries | None = None,
         nodes: tuple[FakeNode, ...] = (FakeNode("kwok-node-1"), FakeNode("kwok-node-2")),
         name: str = "local",
+        address: str = "127.0.0.1",
     ) -> None:
         self.binaries = binaries or ClusterBinaries.find()
         self.work_dir = work_dir
@@ -103,7 +106,11 @@ class LocalCluster:
         self.logs = work_dir / "logs"
         self.etcd_port, self.etcd_peer_port = free_port(), free_port()
         self.apiserver_port = free_port()
-        self.server = f"https://127.0.0.1:{self.apiserver_port}"
+        # Loopback unless a real node must reach the apiserver from its network namespace: then the
+        # host end of the node's veth pair (see localcluster.node), which is also the kubernetes
+        # Service's endpoint.
+        self.address = address
+        self.server = f"https://{address}:{self.apiserver_port}"
         self.kubeconfig = work_dir / "kubeconfig"
         self.components: dict[str, Component] = {}
         self.started_seconds: float | None = None
@@ -177,7 +184,7 @@ class LocalCluster:
                 "kubernetes.default.svc.cluster.local",
                 "localhost",
             ),
-            ips=("127.0.0.1", "10.96.0.1"),
+            ips=tuple(dict.fromkeys(("127.0.0.1", self.address, "10.96.0.1"))),
         )
         self.sa_keys = self.pki.service_account_keys()
         # The controller-manager and scheduler serve /healthz with a certificate of our CA, so their
@@ -194,7 +201,7 @@ class LocalCluster:
         for stem, (user, groups) in identities.items():
             pair = self.pki.client(stem, user=user, groups=groups)
             path = self.kubeconfig if stem == "admin" else self.work_dir / f"{stem}.kubeconfig"
-            path.write_text(_kubeconfig(self.server, self.pki.ca.cert, user=user, cert=pair))
+            path.write_text(kubeconfig_yaml(self.server, self.pki.ca.cert, user=user, cert=pair))
             path.chmod(0o600)
 
     def identity_kubeconfig(self, stem: str) -> Path:
@@ -215,7 +222,9 @@ class LocalCluster:
             },
         )
         token = response["status"]["token"]
-        path.write_text(_kubeconfig(self.server, self.pki.ca.cert, user=f"{namespace}-{name}", token=token))
+        path.write_text(
+            kubeconfig_yaml(self.server, self.pki.ca.cert, user=f"{namespace}-{name}", token=token)
+        )
         path.chmod(0o600)
         return path
 
@@ -297,9 +306,9 @@ class LocalCluster:
                 return resource["name"]
         raise KeyError(f"{api_version} {kind} is not served")
 
-    def _https_ready(self, port: int, path: str) -> bool:
-        with urllib.request.urlopen(  # noqa: S310 - loopback health endpoint of a component we started
-            f"https://127.0.0.1:{port}{path}", context=self._ssl_context(), timeout=3
+    def _https_ready(self, port: int, path: str, *, host: str = "127.0.0.1") -> bool:
+        with urllib.request.urlopen(  # noqa: S310 - health endpoint of a component we started
+            f"https://{host}:{port}{path}", context=self._ssl_context(), timeout=3
         ) as response:
             return response.status == 200
 
@@ -339,8 +348,8 @@ class LocalCluster:
             [
                 self.binaries.path("kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={self.apiserver_port}",
                 f"--tls-cert-file={self.serving.cert}",
                 f"--tls-private-key-file={self.serving.key}",
@@ -348,6 +357,8 @@ class LocalCluster:
                 f"--kubelet-certificate-authority={self.pki.ca.cert}",
                 f"--kubelet-client-certificate={self.work_dir / 'pki' / 'apiserver-kubelet-client.crt'}",
                 f"--kubelet-client-key={self.work_dir / 'pki' / 'apiserver-kubelet-client.key'}",
+                # A real node's name is not in any DNS the apiserver uses (logs, exec): dial its IP.
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={self.sa_keys.cert}",
@@ -358,15 +369,16 @@ class LocalCluster:
                 # is what real clusters add.
                 "--enable-admission-plugins=NodeRestriction",
                 "--allow-privileged=true",
-                # Loopback cannot be a Service endpoint; kwok pods never call the API anyway.
-                "--endpoint-reconciler-type=none",
+                # Loopback cannot be a Service endpoint (kwok pods never call the API anyway); an address
+                # a real node reaches is published as the `kubernetes` Service's endpoint, as usual.
+                f"--endpoint-reconciler-type={'none' if self.address == '127.0.0.1' else 'lease'}",
                 # Flow control costs CPU on a 2-core machine and changes nothing that is tested here.
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
                 "--event-ttl=1h",
             ],
             log_path=self.logs / "kube-apiserver.log",
-            ready=lambda: self._https_ready(self.apiserver_port, "/readyz"),
+            ready=lambda: self._https_ready(self.apiserver_port, "/readyz", host=self.address),
         )
 
     def _controller_manager(self) -> Component:
@@ -467,7 +479,7 @@ class LocalCluster:
     def _install_kwok_stages(self) -> None:
         crd = yaml.safe_load(self.binaries.stage_crd.read_text())
         self.apply(crd)
-        self._wait(lambda: self._crd_established(crd["metadata"]["name"]), 30, "kwok Stage CRD established")
+        self.wait(lambda: self._crd_established(crd["metadata"]["name"]), 30, "kwok Stage CRD established")
         text = STAGES_FILE.read_text().replace("__KUBERNETES_VERSION__", self.binaries.kubernetes_version)
         for stage in yaml.safe_load_all(text):
             self.apply(stage)
@@ -540,17 +552,18 @@ class LocalCluster:
             }
             return names <= ready_names
 
-        self._wait(ready, timeout, "kwok nodes Ready")
+        self.wait(ready, timeout, "kwok nodes Ready")
 
     def _wait_default_service_account(self, timeout: float) -> None:
         # Pods are refused until the serviceaccount controller has made `default` in their namespace.
-        self._wait(
+        self.wait(
             lambda: self.request("GET", "/api/v1/namespaces/default/serviceaccounts/default"),
             timeout,
             "the default ServiceAccount",
         )
 
-    def _wait(self, predicate: Any, timeout: float, what: str) -> None:
+    def wait(self, predicate: Any, timeout: float, what: str) -> None:
+        """Poll `predicate` until it is true; ComponentFailed after `timeout` seconds names `what`."""
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
