@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "stores",
     "provisioning",
 ]
@@ -65,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a refused sign-in into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "platform_site.urls"
@@ -123,12 +126,34 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/stores/"
 LOGOUT_REDIRECT_URL = "/"
-# Signup and login attempts allowed per client IP and per account within the window (Django cache).
+# Signup, password reset, credential reveals and token creation: attempts allowed per client IP (and
+# per email or user where it applies) within the window (Django cache; stores/ratelimit.py).
 AUTH_RATE_LIMIT_ATTEMPTS = env.int("AUTH_RATE_LIMIT_ATTEMPTS", default=5)
 AUTH_RATE_LIMIT_WINDOW_SECONDS = env.int("AUTH_RATE_LIMIT_WINDOW_SECONDS", default=300)
 # Behind the ingress every request comes from the proxy: count this many trusted hops from the right
-# of X-Forwarded-For to find the client. 0 (local runs) trusts only REMOTE_ADDR.
+# of X-Forwarded-For to find the client. 0 (local runs) trusts only REMOTE_ADDR; the platform chart
+# sets 1 for its ingress controller.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Sign-in lockout (merchant login and /admin/login/) — https://django-axes.readthedocs.io/
+# Failed sign-ins allowed per (account, client IP) pair, and per client IP across all accounts, within
+# AUTH_RATE_LIMIT_WINDOW_SECONDS of the last failure. Counted atomically by stores/auth_limits.py.
+AUTH_LOCKOUT_ATTEMPTS = env.int("AUTH_LOCKOUT_ATTEMPTS", default=5)
+AUTH_LOCKOUT_CLIENT_ATTEMPTS = env.int("AUTH_LOCKOUT_CLIENT_ATTEMPTS", default=30)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out attempt before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "stores.auth_limits.AtomicLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = AUTH_LOCKOUT_ATTEMPTS
+AXES_COOLOFF_TIME = timedelta(seconds=AUTH_RATE_LIMIT_WINDOW_SECONDS)
+AXES_CLIENT_IP_CALLABLE = "stores.auth_limits.lockout_client_ip"
+AXES_USERNAME_CALLABLE = "stores.auth_limits.lockout_username"
+AXES_LOCKOUT_CALLABLE = "stores.auth_limits.lockout_response"
+AXES_RESET_ON_SUCCESS = False  # the handler gives back only the pair's count, never the client's
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no table of their own
+AXES_VERBOSE = False
 # API tokens (django-rest-knox, stored hashed) expire; merchants create new ones on the tokens page.
 # https://jazzband.github.io/django-rest-knox/settings/
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
@@ -224,6 +249,9 @@ REST_FRAMEWORK = {
         "token": env.str("API_THROTTLE_TOKEN_RATE", default="120/min"),
         "ip": env.str("API_THROTTLE_IP_RATE", default="300/min"),
     },
+    # The same hop count as every other per-client limit (platform_site/security.py); DRF's default
+    # (None) would trust a client-supplied X-Forwarded-For.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "stores.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -356,4 +384,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes logs every sign-in at INFO; lockouts (WARNING) are what an operator needs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

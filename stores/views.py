@@ -22,6 +22,7 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from platform_site.errors import ApplicationError
+from platform_site.security import client_ip
 from provisioning.credentials import store_credentials_reveal
 from provisioning.engines import ENGINES
 from stores.choices import StoreStatus
@@ -40,7 +41,7 @@ from stores.presentation import (
     store_admin_url,
     store_timeline,
 )
-from stores.ratelimit import TooManyAttempts, client_ip, rate_limit_check, rate_limit_hit
+from stores.ratelimit import TooManyAttempts, rate_limit_consume
 from stores.selectors import (
     store_events,
     store_get_for_tenant,
@@ -120,10 +121,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     context = {"form": form}
     if request.method == "POST":
         try:
-            rate_limit_check(scope="signup", values=[client_ip(request)])
+            rate_limit_consume(scope="signup", values=[client_ip(request)])
         except TooManyAttempts as exc:
             return _too_many(request, "registration/signup.html", context, exc)
-        rate_limit_hit(scope="signup", values=[client_ip(request)])
         if form.is_valid():
             try:
                 user = user_signup(
@@ -141,22 +141,12 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login, refusing more than AUTH_RATE_LIMIT_ATTEMPTS failures per IP and per email."""
+    """Django's login with email labels. Failed sign-ins are limited by django-axes in authenticate()
+    (stores/auth_limits.py), the same for this page and /admin/login/."""
 
     authentication_form = EmailAuthenticationForm
     template_name = "registration/login.html"
     redirect_authenticated_user = True
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        keys = [client_ip(request), (request.POST.get("username") or "").strip().lower()]
-        try:
-            rate_limit_check(scope="login", values=keys)
-        except TooManyAttempts as exc:
-            return _too_many(request, self.template_name, self.get_context_data(form=self.get_form()), exc)
-        response = super().post(request, *args, **kwargs)
-        if response.status_code == 200:  # the form was re-rendered: the attempt failed
-            rate_limit_hit(scope="login", values=keys)
-        return response
 
 
 # --- Stores -----------------------------------------------------------------------------------------

@@ -129,3 +129,28 @@ def test_one_ip_over_its_rate_gets_429_across_tokens(settings, owner, other_owne
 
     assert statuses == [200, 200, 429]
     assert first.get(STORES, REMOTE_ADDR="10.9.8.8").status_code == 200  # another client is unaffected
+
+
+def test_a_forged_forwarded_for_does_not_buy_a_new_ip_budget(settings, owner):
+    """DRF's default trusts every X-Forwarded-For entry; the throttle uses TRUSTED_PROXY_COUNT's rule."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.TRUSTED_PROXY_COUNT = 0
+    _rates(settings, token="100000/min", ip="2/min")
+    client = client_with_token(token_for(owner))
+    statuses = [
+        client.get(STORES, REMOTE_ADDR="10.9.8.9", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code
+        for n in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    # Behind one trusted proxy the entry it appended names the client.
+    settings.TRUSTED_PROXY_COUNT = 1
+    forwarded = {"REMOTE_ADDR": "10.42.0.7", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.1"}
+    assert [client.get(STORES, **forwarded).status_code for _ in range(3)] == [200, 200, 429]
+    other = {"REMOTE_ADDR": "10.42.0.7", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.2"}
+    assert client.get(STORES, **other).status_code == 200
+
+
+def test_drf_counts_the_same_proxy_hops():
+    assert django_settings.REST_FRAMEWORK["NUM_PROXIES"] == django_settings.TRUSTED_PROXY_COUNT
