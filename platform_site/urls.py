@@ -5,14 +5,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from platform_site import health
-from stores.views import RateLimitedLoginView
+from stores.views import RateLimitedLoginView, RateLimitedPasswordResetView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # Merchant pages: the rate-limited login first, then Django's logout, password change and reset.
+    # Merchant pages: the rate-limited login and password reset first, then Django's logout, password change and reset.
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
+    path("accounts/password_reset/", RateLimitedPasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("stores.urls")),
     path("api/v1/", include("stores.api.urls")),

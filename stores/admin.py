@@ -237,11 +237,15 @@ class StoreAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, done_message.format(count=done), messages.SUCCESS)
 
-    @admin.action(description="Retry provisioning (failed stores)")
+    def has_teardown_permission(self, request: HttpRequest) -> bool:
+        """Tearing a store down destroys its data: a permission of its own, beyond change_store."""
+        return request.user.has_perm(f"{self.opts.app_label}.teardown_store")
+
+    @admin.action(description="Retry provisioning (failed stores)", permissions=["change"])
     def retry_provisioning(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
         self._apply_to_each(request, queryset, store_retry, "Retry queued for {count} store(s).")
 
-    @admin.action(description="Tear down selected stores")
+    @admin.action(description="Tear down selected stores", permissions=["teardown"])
     def tear_down(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
         if request.POST.get("confirmed") != "yes":
             return TemplateResponse(

@@ -115,6 +115,8 @@ class Store(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Staff who may change stores (retry) are not automatically allowed to destroy one.
+        permissions = [("teardown_store", "Can tear down a store (release, namespace and volumes)")]
         constraints = [
             # A live name is a live subdomain: unique across tenants until teardown has finished.
             models.UniqueConstraint(

@@ -149,6 +149,20 @@ class RateLimitedLoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+class RateLimitedPasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, limited per client and per e-mail (any e-mail, so the limit says
+    nothing about which accounts exist): one address cannot flood a mailbox or the mail relay."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        try:
+            rate_limit_consume(
+                scope="password-reset", values=[client_ip(self.request), form.cleaned_data["email"]]
+            )
+        except TooManyAttempts as exc:
+            return _too_many(self.request, self.template_name, self.get_context_data(form=form), exc)
+        return super().form_valid(form)
+
+
 # --- Stores -----------------------------------------------------------------------------------------
 
 

@@ -147,3 +147,40 @@ def test_concurrent_wrong_passwords_never_get_more_checks_than_the_limit(live_se
         thread.join(timeout=120)
     assert sorted(statuses) == [200] * 5 + [429] * 11
     assert len(checked) == 5
+
+
+# --- Password reset (finding 5) --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_password_reset_is_limited_per_email_from_any_address(client, owner, settings):
+    from django.core import mail
+
+    settings.AUTH_RATE_LIMIT_ATTEMPTS = 5
+    for n in range(5):
+        response = client.post("/accounts/password_reset/", {"email": owner.email}, REMOTE_ADDR=f"10.0.0.{n}")
+        assert response.status_code == 302
+    refused = client.post("/accounts/password_reset/", {"email": owner.email}, REMOTE_ADDR="10.0.0.99")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many attempts" in refused.content.decode()
+    assert len(mail.outbox) == 5
+
+
+@pytest.mark.django_db
+def test_password_reset_is_limited_per_client_across_emails(client, owner, settings):
+    from django.core import mail
+
+    settings.AUTH_RATE_LIMIT_ATTEMPTS = 5
+    for n in range(5):
+        client.post("/accounts/password_reset/", {"email": f"nobody{n}@example.com"}, REMOTE_ADDR=ATTACKER)
+    assert (
+        client.post("/accounts/password_reset/", {"email": owner.email}, REMOTE_ADDR=ATTACKER).status_code
+        == 429
+    )
+    assert mail.outbox == []
+    # Someone else, from their own address, still gets their link.
+    assert (
+        client.post("/accounts/password_reset/", {"email": owner.email}, REMOTE_ADDR=VICTIM).status_code
+        == 302
+    )
+    assert len(mail.outbox) == 1
