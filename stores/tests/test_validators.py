@@ -17,7 +17,14 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-@pytest.mark.parametrize("name", ["shop", "my-shop", "a1b", "abc123", "x" * 57, "ab-c", "coffee-2024"])
+# Valid names that YAML reads as numbers, booleans or null: the store charts must quote them
+# (charts/tests/test_store_names.py renders each one).
+YAML_AMBIGUOUS_NAMES = ["123", "2024", "yes", "off", "true", "1e5", "0x1f", "0o17", "null", "nan"]
+
+
+@pytest.mark.parametrize(
+    "name", ["shop", "my-shop", "a1b", "abc123", "x" * 57, "ab-c", "coffee-2024", *YAML_AMBIGUOUS_NAMES]
+)
 def test_valid_names_are_accepted(name):
     validate_store_name(name)
 
