@@ -14,7 +14,7 @@ from platform_site.errors import ApplicationError
 from provisioning.engines import ENGINES
 from stores.models import Store, Tenant
 from stores.services import store_create_check
-from stores.validators import STORE_NAME_MAX_LENGTH
+from stores.validators import STORE_NAME_MAX_LENGTH, validate_account_email
 
 
 def apply_application_error(form: forms.Form, exc: ApplicationError) -> None:
@@ -47,7 +47,9 @@ class SignupForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        email = self.cleaned_data["email"].strip().lower()
+        validate_account_email(email)  # the rule the service and the store charts apply too
+        return email
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -17,6 +17,7 @@ from provisioning.services import provisioning_run_create, run_transition
 from stores.choices import MembershipRole, StoreEventKind, StoreStatus
 from stores.exceptions import (
     AccountExists,
+    EmailInvalid,
     EngineUnavailable,
     InvalidStoreState,
     PlanLimitReached,
@@ -27,7 +28,13 @@ from stores.exceptions import (
 from stores.models import Membership, Plan, Store, StoreEvent, Tenant
 from stores.selectors import tenant_live_store_count
 from stores.transitions import store_transition
-from stores.validators import host_for_store, namespace_for_store, release_name_for_store, validate_store_name
+from stores.validators import (
+    host_for_store,
+    namespace_for_store,
+    release_name_for_store,
+    validate_account_email,
+    validate_store_name,
+)
 
 
 def tenant_create(*, name: str, plan: Plan | None = None, owner: Any = None) -> Tenant:
@@ -58,14 +65,26 @@ def user_signup(*, email: str, password: str, organisation: str) -> Any:
     """Create a user (username = email), a tenant on the default plan and the owner membership."""
     user_model = get_user_model()
     email = user_model.objects.normalize_email(email.strip()).lower()
-    with transaction.atomic():
+    try:
+        validate_account_email(email)
+    except ValidationError as exc:
+        raise EmailInvalid(exc.messages[0], fields={"email": exc.messages}) from exc
+    exists = AccountExists(
+        "An account with this email already exists.",
+        fields={"email": ["An account with this email already exists. Log in instead."]},
+    )
+    try:
+        with transaction.atomic():
+            if user_model.objects.filter(username__iexact=email).exists():
+                raise exists
+            user = user_model.objects.create_user(username=email, email=email, password=password)
+            tenant_create(name=organisation, owner=user)
+    except IntegrityError:
+        # Two signups with one e-mail at once: both saw no account, the second insert hit the
+        # unique username. Anything else (a slug race) is not this error and propagates.
         if user_model.objects.filter(username__iexact=email).exists():
-            raise AccountExists(
-                "An account with this email already exists.",
-                fields={"email": ["An account with this email already exists. Log in instead."]},
-            )
-        user = user_model.objects.create_user(username=email, email=email, password=password)
-        tenant_create(name=organisation, owner=user)
+            raise exists from None
+        raise
     return user
 
 

@@ -10,6 +10,7 @@ import re
 import unicodedata
 
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 
 STORE_NAME_MIN_LENGTH = 3
 # `store-` + 57 = 63, the longest Kubernetes namespace and DNS label.
@@ -106,3 +107,33 @@ def release_name_for_store(name: str) -> str:
 def host_for_store(name: str, base_domain: str) -> str:
     """The public host of a store."""
     return f"{name}.{base_domain}"
+
+
+# The one rule for an account's e-mail, used by the signup form, `user_signup` and, verbatim, by both
+# store charts' values.schema.json `adminEmail` pattern: an account's e-mail becomes the admin e-mail of
+# each store it launches, so an address the charts refuse would break every one of them. Quote
+# characters are refused because the store setup hands the address to wp-cli and Medusa's scripts.
+ACCOUNT_EMAIL_PATTERN = "^[^@\\s'\"]+@[^@\\s'\"]+\\.[^@\\s'\"]+$"
+ACCOUNT_EMAIL_MAX_LENGTH = 150
+_ACCOUNT_EMAIL = re.compile(ACCOUNT_EMAIL_PATTERN)
+_django_email = EmailValidator()
+
+
+def validate_account_email(email: object) -> None:
+    """Raise ValidationError saying why `email` cannot be an account's (and so a store admin's) e-mail."""
+    if not isinstance(email, str) or not email.strip():
+        raise ValidationError("Enter your email address.", code="invalid_email")
+    if len(email) > ACCOUNT_EMAIL_MAX_LENGTH:
+        raise ValidationError(
+            f"Email addresses can be at most {ACCOUNT_EMAIL_MAX_LENGTH} characters long.",
+            code="invalid_email",
+        )
+    if "'" in email or '"' in email:
+        raise ValidationError(
+            "Email addresses with quote characters (' or \") cannot be used here: your address becomes "
+            "the admin login of your stores. Please use another address.",
+            code="invalid_email",
+        )
+    _django_email(email)
+    if not _ACCOUNT_EMAIL.match(email):
+        raise ValidationError("Enter a valid email address.", code="invalid_email")
