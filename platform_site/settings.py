@@ -205,11 +205,23 @@ EMAIL_BACKEND = env.str(
     if PLATFORM_ENV == "local"
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+if PLATFORM_ENV == "prod" and EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+    # Issue 15: the console backend prints password-reset links to the pod's log, where reading stdout
+    # is enough to take over an account.
+    raise environ.ImproperlyConfigured(
+        "EMAIL_BACKEND is the console backend, which writes password-reset links to the log: production "
+        "mode (PLATFORM_ENV=prod) needs a real one. Set EMAIL_BACKEND=django.core.mail.backends.smtp."
+        "EmailBackend with EMAIL_HOST (charts/platform: email.smtp.host)."
+    )
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
-EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # implicit TLS, usually port 465
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a slow relay must not hold a web worker forever
+# Where the file-based backend (the platform chart's local values) writes one file per message.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Store Platform <noreply@localhost>")
 
 # ---------------------------------------------------------------------------------------------------

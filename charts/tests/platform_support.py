@@ -25,8 +25,12 @@ SA_USERNAME = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "store-platform"}
 
 
+# values-prod.yaml also leaves the SMTP relay to the operator.
+PROD_SMTP = {"email": {"smtp": {"host": "smtp.example.com"}}}
+
+
 def extra_values(env: str) -> dict[str, Any] | None:
-    return PROD_DOMAIN if env == "prod" else None
+    return {**PROD_DOMAIN, **PROD_SMTP} if env == "prod" else None
 
 
 @cache
