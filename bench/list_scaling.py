@@ -16,6 +16,7 @@ from bench.environment import Process, peak_rss_mib, percentile
 from bench.fixtures import bench_plan
 from stores.choices import MembershipRole, StoreEventKind, StoreStatus
 from stores.models import Membership, Store, StoreEvent, Tenant
+from stores.permissions import access_for_user
 from stores.tokens import api_token_create
 
 TENANTS = 500
@@ -112,7 +113,7 @@ def run(sizes: tuple[int, ...] = (1_000, 10_000, 50_000)) -> dict[str, object]:
     tenants = _seed_tenants()
     merchant_user = Membership.objects.get(tenant=tenants[0]).user
     staff = get_user_model().objects.create_superuser(username="bench-staff", password="bench-password-1234")
-    _, token = api_token_create(user=merchant_user)
+    _, token = api_token_create(user=merchant_user, access=access_for_user(user=merchant_user))
     merchant_client, staff_client = Client(), Client()
     merchant_client.force_login(merchant_user)
     staff_client.force_login(staff)

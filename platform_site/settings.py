@@ -134,6 +134,8 @@ AUTH_RATE_LIMIT_WINDOW_SECONDS = env.int("AUTH_RATE_LIMIT_WINDOW_SECONDS", defau
 # of X-Forwarded-For to find the client. 0 (local runs) trusts only REMOTE_ADDR; the platform chart
 # sets 1 for its ingress controller.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Credential reveals one user may make on the pages per window (each is a Kubernetes call and an event).
+CREDENTIALS_REVEAL_ATTEMPTS = env.int("CREDENTIALS_REVEAL_ATTEMPTS", default=10)
 
 # Sign-in lockout (merchant login and /admin/login/) — https://django-axes.readthedocs.io/
 # Failed sign-ins allowed per (account, client IP) pair, and per client IP across all accounts, within
@@ -157,7 +159,11 @@ AXES_VERBOSE = False
 # API tokens (django-rest-knox, stored hashed) expire; merchants create new ones on the tokens page.
 # https://jazzband.github.io/django-rest-knox/settings/
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
+# knox's token model is swappable; stores.ApiTokenScope points at it through this setting.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 (a model name, not a password)
 REST_KNOX = {"TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token"}
+# Live tokens one user may hold per organisation (each is a standing credential to revoke one day).
+API_TOKEN_MAX_PER_USER = env.int("API_TOKEN_MAX_PER_USER", default=20)
 
 # ---------------------------------------------------------------------------------------------------
 # Internationalisation and static files — https://whitenoise.readthedocs.io/
@@ -239,7 +245,8 @@ else:
 REST_FRAMEWORK = {
     # knox first: its `Token` scheme makes unauthenticated requests 401 (with WWW-Authenticate), not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        # knox's scheme, plus the tenant and role each token is bound to (stores/api/authentication.py).
+        "stores.api.authentication.ScopedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -183,3 +183,25 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}/{self.key}"
+
+
+class ApiTokenScope(models.Model):
+    """What an API token (a knox AuthToken, which has only a user) acts for: one tenant, the role it was
+    minted with, optionally read-only, and a fingerprint of the password it was minted under (a
+    password change or reset makes the token stop working)."""
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="scope"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=10, choices=MembershipRole.choices)
+    read_only = models.BooleanField(default=False)
+    password_fingerprint = models.CharField(
+        max_length=128, help_text="The user's session auth hash when minted (an HMAC of the password hash)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.token_id[:8]} for {self.tenant_id} ({self.role}{', read-only' if self.read_only else ''})"
+        )

@@ -34,6 +34,7 @@ from stores.forms import (
     apply_application_error,
 )
 from stores.models import Plan, PlanResources, Store, Tenant
+from stores.permissions import Action, TenantAccess, access_for_user
 from stores.presentation import (
     engine_offers,
     failure_in_plain_words,
@@ -46,7 +47,6 @@ from stores.selectors import (
     store_events,
     store_get_for_tenant,
     store_list_for_tenant,
-    tenant_for_user,
     tenant_live_store_count,
 )
 from stores.services import store_create, store_request_teardown, store_retry, user_signup
@@ -75,12 +75,21 @@ def merchant_view(view: MerchantView) -> MerchantView:
                 response["HX-Redirect"] = f"{reverse(settings.LOGIN_URL)}?next={request.path}"
                 return response
             return redirect_to_login(request.get_full_path())
-        tenant = tenant_for_user(user=request.user)
-        if tenant is None:
+        access = access_for_user(user=request.user)
+        if access is None:
             raise PermissionDenied("This account does not belong to an organisation.")
-        return view(request, *args, tenant=tenant, **kwargs)
+        # Templates read request.tenant_access.refusals to disable what the role may not do.
+        request.tenant_access = access  # type: ignore[attr-defined]
+        return view(request, *args, tenant=access.tenant, **kwargs)
 
     return wrapper
+
+
+def _require(request: HttpRequest, action: Action) -> None:
+    """403 with the reason unless the signed-in role allows `action` (stores/permissions.py)."""
+    access: TenantAccess = request.tenant_access  # type: ignore[attr-defined]
+    if not access.can(action):
+        raise PermissionDenied(access.refusal(action))
 
 
 def _store_or_404(tenant: Tenant, name: str) -> Store:
@@ -159,7 +168,8 @@ class RateLimitedPasswordResetView(auth_views.PasswordResetView):
                 scope="password-reset", values=[client_ip(self.request), form.cleaned_data["email"]]
             )
         except TooManyAttempts as exc:
-            return _too_many(self.request, self.template_name, self.get_context_data(form=form), exc)
+            template = self.template_name or "registration/password_reset_form.html"
+            return _too_many(self.request, template, self.get_context_data(form=form), exc)
         return super().form_valid(form)
 
 
@@ -197,6 +207,8 @@ def store_row(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @merchant_view
 def store_new(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    if request.method == "POST":
+        _require(request, Action.LAUNCH)
     form = StoreLaunchForm(request.POST if request.method == "POST" else None, tenant=tenant)
     if request.method == "POST" and form.is_valid():
         try:
@@ -293,6 +305,7 @@ def store_status(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
 @merchant_view
 def store_retry_view(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
     store = _store_or_404(tenant, name)
+    _require(request, Action.RETRY)
     try:
         store_retry(store=store, actor=request.user)
     except ApplicationError as exc:
@@ -306,6 +319,7 @@ def store_retry_view(request: HttpRequest, name: str, *, tenant: Tenant) -> Http
 @merchant_view
 def store_delete(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
     store = _store_or_404(tenant, name)
+    _require(request, Action.DELETE)
     form = DeleteStoreForm(request.POST, store=store)
     if form.is_valid():
         try:
@@ -325,9 +339,16 @@ def store_delete(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
 def store_credentials(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
     """Reveal the admin login once per click. The response must never be stored by any cache."""
     store = _store_or_404(tenant, name)
+    _require(request, Action.REVEAL_CREDENTIALS)
     context: dict[str, Any] = {"store": store}
     status = 200
     try:
+        # Each reveal is a Kubernetes call and an audit event on the store's timeline: bounded per user.
+        rate_limit_consume(
+            scope="credentials-reveal",
+            values=[str(request.user.pk)],
+            limit=settings.CREDENTIALS_REVEAL_ATTEMPTS,
+        )
         context["credentials"] = store_credentials_reveal(store=store, actor=request.user)
     except ApplicationError as exc:
         context["error"] = exc.message
@@ -345,19 +366,35 @@ def store_credentials(request: HttpRequest, name: str, *, tenant: Tenant) -> Htt
 @require_http_methods(["GET", "POST"])
 @merchant_view
 def token_list(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
-    """List tokens; a POST creates one and shows its secret in this response only."""
+    """List the user's tokens for this organisation; a POST creates one and shows its secret in this
+    response only. Members see why they cannot."""
+    access: TenantAccess = request.tenant_access  # type: ignore[attr-defined]
     new_token = ""
+    error = ""
+    status = 200
     if request.method == "POST":
-        _, new_token = api_token_create(user=request.user)
+        _require(request, Action.MANAGE_TOKENS)
+        try:
+            rate_limit_consume(scope="token-create", values=[str(request.user.pk)])
+            _, new_token = api_token_create(
+                user=request.user, access=access, read_only=request.POST.get("read_only") == "on"
+            )
+        except ApplicationError as exc:
+            error, status = exc.message, exc.http_status
+        else:
+            status = 201
     response = render(
         request,
         "stores/token_list.html",
         {
-            "tokens": api_token_list(user=request.user),
+            "tokens": api_token_list(user=request.user, tenant=tenant)
+            if access.can(Action.MANAGE_TOKENS)
+            else [],
             "new_token": new_token,
+            "error": error,
             "ttl_days": settings.API_TOKEN_TTL_DAYS,
         },
-        status=201 if new_token else 200,
+        status=status,
     )
     if new_token:
         add_never_cache_headers(response)
@@ -368,8 +405,9 @@ def token_list(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
 @require_POST
 @merchant_view
 def token_revoke(request: HttpRequest, token_key: str, *, tenant: Tenant) -> HttpResponse:
+    _require(request, Action.MANAGE_TOKENS)
     try:
-        api_token_revoke(user=request.user, token_key=token_key)
+        api_token_revoke(user=request.user, access=request.tenant_access, token_key=token_key)  # type: ignore[attr-defined]
     except ApplicationError as exc:
         raise Http404(exc.message) from exc
     messages.success(request, f"Token {token_key}… revoked. Programs using it can no longer sign in.")

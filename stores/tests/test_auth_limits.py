@@ -184,3 +184,33 @@ def test_password_reset_is_limited_per_client_across_emails(client, owner, setti
         == 302
     )
     assert len(mail.outbox) == 1
+
+
+# --- Credential reveals on the pages (low item) ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_credential_reveals_are_rate_limited_per_user(client, owner, tenant, settings, monkeypatch):
+    from provisioning.credentials import StoreCredentials
+    from stores.choices import StoreStatus
+    from stores.tests.api.conftest import make_store
+
+    settings.CLUSTER_IS_SIMULATED = True
+    settings.CREDENTIALS_REVEAL_ATTEMPTS = 3
+    make_store(tenant, "busy-shop", status=StoreStatus.READY)
+    calls = []
+
+    def reveal(*, store, actor):
+        calls.append(store.name)
+        return StoreCredentials(
+            admin_url="http://x/wp-admin/", username="admin", email="a@x.io", password="pw-123456"
+        )
+
+    monkeypatch.setattr("stores.views.store_credentials_reveal", reveal)
+    client.force_login(owner)
+    statuses = [
+        client.post("/stores/busy-shop/credentials/", headers={"HX-Request": "true"}).status_code
+        for _ in range(5)
+    ]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert len(calls) == 3  # no Kubernetes call and no audit event past the limit

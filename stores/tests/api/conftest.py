@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -13,14 +14,19 @@ from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
 from provisioning.services import run_transition
 from stores.choices import StoreStatus
+from stores.permissions import access_for_user
 from stores.services import store_create
 from stores.tests.factories import MembershipFactory
+from stores.tokens import api_token_create
 from stores.transitions import store_transition
 
 
-def token_for(user, *, expiry: timedelta | None = timedelta(hours=1)) -> str:
-    """A fresh knox token string for `user`."""
-    return AuthToken.objects.create(user, expiry=expiry)[1]
+def token_for(user, *, expiry: timedelta | None = timedelta(hours=1), read_only: bool = False) -> str:
+    """A fresh token string for `user`, minted like the tokens page does (bound to the user's
+    organisation and role), expiring after `expiry` (None: never)."""
+    row, token = api_token_create(user=user, access=access_for_user(user=user), read_only=read_only)
+    AuthToken.objects.filter(pk=row.pk).update(expiry=timezone.now() + expiry if expiry is not None else None)
+    return token
 
 
 def client_with_token(token: str) -> APIClient:
