@@ -302,6 +302,9 @@ API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
 # Stores and clusters
 # ---------------------------------------------------------------------------------------------------
 STORE_BASE_DOMAIN = env.str("STORE_BASE_DOMAIN", default="127.0.0.1.nip.io")
+# The dashboard's own host (charts/platform: <ingress.subdomain>.<domain>): its first label is reserved
+# as a store name, since a store of that name would claim the same host.
+DASHBOARD_HOST = env.str("DASHBOARD_HOST", default=f"dashboard.{STORE_BASE_DOMAIN}")
 STORE_URL_SCHEME = env.str("STORE_URL_SCHEME", default="http" if PLATFORM_ENV == "local" else "https")
 STORE_INGRESS_CLASS = env.str(
     "STORE_INGRESS_CLASS", default="nginx" if PLATFORM_ENV == "local" else "traefik"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
@@ -23,7 +24,7 @@ RESERVED_STORE_NAMES = frozenset(
         "www", "api", "admin", "app", "apps", "static", "media", "assets", "cdn", "mail", "email", "smtp",
         "imap", "pop", "pop3", "mx", "ns", "ns1", "ns2", "dns", "ftp", "sftp", "ssh", "vpn", "status",
         "docs", "help", "support", "auth", "login", "logout", "signup", "register", "account", "accounts",
-        "billing", "dashboard", "default", "platform", "system", "root", "console", "portal", "store",
+        "billing", "default", "platform", "system", "root", "console", "portal", "store",
         "stores", "new", "blog", "webmail", "metrics", "grafana", "prometheus", "ingress", "traefik",
         "localhost", "healthz", "readyz", "internal", "test", "demo-platform",
     }
@@ -62,8 +63,22 @@ def _reason_store_name_is_invalid(name: object) -> str | None:
     if name[2:4] == "--":
         # Labels with "--" at positions 3-4 are reserved for IDNA (xn--) and future encodings.
         return "Store name cannot have two hyphens as its third and fourth characters (like xn--)."
-    if name in RESERVED_STORE_NAMES or name.startswith(RESERVED_STORE_NAME_PREFIXES):
+    if (
+        name in RESERVED_STORE_NAMES
+        or name.startswith(RESERVED_STORE_NAME_PREFIXES)
+        or name == dashboard_store_label()
+    ):
         return f"“{name}” is reserved by the platform."
+    return None
+
+
+def dashboard_store_label() -> str | None:
+    """The store name that would shadow the dashboard's own host: `dashboard` for the default
+    dashboard.<domain>, whatever ingress.subdomain the chart was given otherwise (DASHBOARD_HOST)."""
+    host = settings.DASHBOARD_HOST.lower().rstrip(".")
+    suffix = f".{settings.STORE_BASE_DOMAIN.lower()}"
+    if host.endswith(suffix) and "." not in host[: -len(suffix)]:
+        return host[: -len(suffix)]
     return None
 
 

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from platform_site.errors import ApplicationError
@@ -72,7 +73,8 @@ def merchant_view(view: MerchantView) -> MerchantView:
         if not request.user.is_authenticated:
             if _is_htmx(request):
                 response = HttpResponse(status=204)
-                response["HX-Redirect"] = f"{reverse(settings.LOGIN_URL)}?next={request.path}"
+                # Encoded: a path may hold CR/LF or "&", which must not reach the header as they are.
+                response["HX-Redirect"] = f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}"
                 return response
             return redirect_to_login(request.get_full_path())
         access = access_for_user(user=request.user)

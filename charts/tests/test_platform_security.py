@@ -99,3 +99,16 @@ def test_local_values_write_mail_to_files_in_the_pod() -> None:
     web = _web_env(rendered_platform("local"))
     assert web["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
     assert web["EMAIL_FILE_PATH"] == "/app/var/mail"
+
+
+def test_the_dashboard_host_reaches_the_settings_so_its_name_is_reserved() -> None:
+    web = _web_env(
+        render_chart(
+            str(PLATFORM),
+            [VALUES_FILES["local"]],
+            {"ingress": {"subdomain": "console-x"}},
+            namespace=NAMESPACE,
+            release=RELEASE,
+        )
+    )
+    assert web["DASHBOARD_HOST"] == "console-x.127.0.0.1.nip.io"

@@ -103,3 +103,17 @@ def test_well_formed_labels_are_accepted_unless_reserved_or_idna(name):
 @given(st.text(max_size=100))
 def test_suggestion_is_always_valid(raw):
     validate_store_name(suggest_store_name(raw))
+
+
+def test_the_dashboards_own_host_is_reserved_whatever_it_is(settings):
+    """Issue 15: `dashboard` was hard-coded while the chart's ingress.subdomain is configurable."""
+    settings.STORE_BASE_DOMAIN = "shops.example"
+    settings.DASHBOARD_HOST = "admin-panel.shops.example"
+    with pytest.raises(ValidationError, match="reserved"):
+        validate_store_name("admin-panel")
+    validate_store_name("dashboard")  # no longer the platform's host: a merchant may have it
+    settings.DASHBOARD_HOST = "dashboard.shops.example"
+    with pytest.raises(ValidationError, match="reserved"):
+        validate_store_name("dashboard")
+    settings.DASHBOARD_HOST = "platform.elsewhere.example"  # another domain: no store name collides
+    validate_store_name("platform-shop")

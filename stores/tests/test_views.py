@@ -118,6 +118,13 @@ def test_an_expired_session_on_a_polled_fragment_redirects_the_whole_page(client
     assert response["HX-Redirect"].startswith(reverse("login"))
 
 
+def test_a_path_with_cr_lf_is_encoded_into_the_htmx_login_redirect(client):
+    """Issue 15: the raw path went into the HX-Redirect header and CR/LF made it a 500."""
+    response = client.get("/stores/a%0D%0Ab%26c/status/", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == "/accounts/login/?next=%2Fstores%2Fa%0D%0Ab%26c%2Fstatus%2F"
+
+
 def test_cluster_banner_shows_on_every_page(client, merchant, tenant):
     _make(tenant, "bannered")
     for url in ["/", "/stores/", "/stores/new/", "/stores/bannered/", "/settings/tokens/"]:

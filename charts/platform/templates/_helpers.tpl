@@ -136,6 +136,8 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
   value: {{ eq .Values.stores.urlScheme "https" | quote }}
 - name: STORE_BASE_DOMAIN
   value: {{ include "platform.domain" . | quote }}
+- name: DASHBOARD_HOST
+  value: {{ include "platform.host" . | quote }}
 - name: STORE_URL_SCHEME
   value: {{ .Values.stores.urlScheme | quote }}
 - name: STORE_INGRESS_CLASS
