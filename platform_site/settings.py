@@ -64,8 +64,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "platform_site.security.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "platform_site.security.ContentSecurityPolicyMiddleware",
     # Last, as django-axes requires: it turns a refused sign-in into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -198,8 +200,40 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    # __Host- cookies are refused by browsers unless Secure, Path=/ and without Domain: no store on a
+    # sibling subdomain (merchant-run PHP) can set or shadow the dashboard's session or CSRF cookie.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+    SESSION_COOKIE_DOMAIN = None
+    CSRF_COOKIE_DOMAIN = None
+    SESSION_COOKIE_PATH = "/"
+    CSRF_COOKIE_PATH = "/"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Sessions end after this much inactivity (seconds): merchants 8 hours, staff 30 minutes (the admin
+# can tear down every store). platform_site/security.py SessionIdleTimeoutMiddleware enforces them.
+SESSION_IDLE_TIMEOUT_MERCHANT = env.int("SESSION_IDLE_TIMEOUT_MERCHANT", default=8 * 3600)
+SESSION_IDLE_TIMEOUT_STAFF = env.int("SESSION_IDLE_TIMEOUT_STAFF", default=30 * 60)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_MERCHANT  # was Django's 14 days
+# No inline script or style anywhere but the Swagger UI page's <style> (its template's own).
+# https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Content-Security-Policy
+_CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+CONTENT_SECURITY_POLICY = "; ".join(f"{k} {v}" for k, v in _CSP.items())
+CONTENT_SECURITY_POLICY_API_DOCS_PATH = "/api/docs/"
+CONTENT_SECURITY_POLICY_API_DOCS = "; ".join(
+    f"{k} {v}" for k, v in {**_CSP, "style-src": "'self' 'unsafe-inline'"}.items()
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024  # no form or API body here needs more
 
 # ---------------------------------------------------------------------------------------------------
