@@ -336,6 +336,11 @@ API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
 # Stores and clusters
 # ---------------------------------------------------------------------------------------------------
 STORE_BASE_DOMAIN = env.str("STORE_BASE_DOMAIN", default="127.0.0.1.nip.io")
+# Live stores across all tenants beyond which no store launches (0: no ceiling): the cluster's size,
+# not any one plan's, is what a flood of signups would exhaust.
+PLATFORM_MAX_LIVE_STORES = env.int("PLATFORM_MAX_LIVE_STORES", default=500)
+# How long the e-mail confirmation link sent at signup works.
+EMAIL_VERIFICATION_MAX_AGE_DAYS = env.int("EMAIL_VERIFICATION_MAX_AGE_DAYS", default=3)
 # The dashboard's own host (charts/platform: <ingress.subdomain>.<domain>): its first label is reserved
 # as a store name, since a store of that name would claim the same host.
 DASHBOARD_HOST = env.str("DASHBOARD_HOST", default=f"dashboard.{STORE_BASE_DOMAIN}")

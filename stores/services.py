@@ -25,6 +25,11 @@ from stores.exceptions import (
     StoreNameTaken,
     TenantInvalid,
 )
+from stores.launch_guards import (
+    email_verification_require,
+    email_verification_start,
+    platform_capacity_require,
+)
 from stores.models import Membership, Plan, Store, StoreEvent, Tenant
 from stores.selectors import tenant_live_store_count
 from stores.transitions import store_transition
@@ -61,8 +66,13 @@ def tenant_create(*, name: str, plan: Plan | None = None, owner: Any = None) -> 
     return tenant
 
 
-def user_signup(*, email: str, password: str, organisation: str) -> Any:
-    """Create a user (username = email), a tenant on the default plan and the owner membership."""
+def user_signup(
+    *, email: str, password: str, organisation: str, verification_base_url: str | None = None
+) -> Any:
+    """Create a user (username = email), a tenant on the default plan and the owner membership.
+
+    With `verification_base_url` (the signup page's site) the e-mail must be confirmed through the
+    mailed link before the account launches a store; accounts made by operators skip that."""
     user_model = get_user_model()
     email = user_model.objects.normalize_email(email.strip()).lower()
     try:
@@ -79,6 +89,8 @@ def user_signup(*, email: str, password: str, organisation: str) -> Any:
                 raise exists
             user = user_model.objects.create_user(username=email, email=email, password=password)
             tenant_create(name=organisation, owner=user)
+            if verification_base_url is not None:
+                email_verification_start(user=user, base_url=verification_base_url)
     except IntegrityError:
         # Two signups with one e-mail at once: both saw no account, the second insert hit the
         # unique username. Anything else (a slug race) is not this error and propagates.
@@ -111,6 +123,7 @@ def store_create_check(*, tenant: Tenant, name: Any, engine: Any) -> Store | Non
     existing = _live_store_named(name)
     if existing is not None:
         return _existing_or_conflict(existing, tenant=tenant, engine=engine)
+    platform_capacity_require()
     limit = tenant.plan.max_stores
     if tenant_live_store_count(tenant=tenant) >= limit:
         raise PlanLimitReached(
@@ -126,6 +139,7 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
     Idempotent: the same tenant asking again for a live store of the same name gets that store back
     with created=False. Another tenant's live name is a conflict; the plan's store limit is enforced.
     """
+    email_verification_require(user=actor)
     with transaction.atomic():
         # The tenant row lock serialises this tenant's creates, so the plan limit cannot be overrun by
         # two requests that both counted before either inserted.

@@ -34,6 +34,11 @@ from stores.forms import (
     StoreLaunchForm,
     apply_application_error,
 )
+from stores.launch_guards import (
+    email_verification_confirm,
+    email_verification_pending,
+    email_verification_start,
+)
 from stores.models import Plan, PlanResources, Store, Tenant
 from stores.permissions import Action, TenantAccess, access_for_user
 from stores.presentation import (
@@ -141,12 +146,17 @@ def signup(request: HttpRequest) -> HttpResponse:
                     email=form.cleaned_data["email"],
                     password=form.cleaned_data["password"],
                     organisation=form.cleaned_data["organisation"],
+                    verification_base_url=request.build_absolute_uri("/"),
                 )
             except ApplicationError as exc:
                 apply_application_error(form, exc)
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                messages.success(request, "Welcome! Your account is ready. Launch your first store below.")
+                messages.success(
+                    request,
+                    "Welcome! Your account is ready. Confirm your e-mail with the link we just sent you, "
+                    "then launch your first store.",
+                )
                 return redirect("stores:dashboard")
     return render(request, "registration/signup.html", context, status=400 if form.errors else 200)
 
@@ -192,8 +202,36 @@ def dashboard(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
             "used": used,
             "limit": tenant.plan.max_stores,
             "at_limit": used >= tenant.plan.max_stores,
+            "email_unverified": email_verification_pending(user=request.user),
         },
     )
+
+
+@require_GET
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed at signup: confirms the address (following it twice is harmless)."""
+    try:
+        email_verification_confirm(token=token)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Thank you: your e-mail is confirmed. You can launch stores now.")
+    return redirect("stores:dashboard" if request.user.is_authenticated else settings.LOGIN_URL)
+
+
+@require_POST
+@merchant_view
+def verify_email_resend(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    """Mail a new confirmation link (limited per user like other mailed links)."""
+    try:
+        rate_limit_consume(scope="verify-email", values=[str(request.user.pk)])
+        if email_verification_pending(user=request.user):
+            email_verification_start(user=request.user, base_url=request.build_absolute_uri("/"))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"We sent a new link to {request.user.email}.")
+    return redirect("stores:dashboard")
 
 
 @require_GET
