@@ -23,9 +23,9 @@ from axes.helpers import get_client_username
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import connections, router, transaction
 from django.db.models import F, Max, Sum
-from django.forms.forms import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -188,5 +188,7 @@ def lockout_response(
     else:
         response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(wait)
-    logger.warning("sign-in refused after repeated failures (client %s)", request.axes_ip_address)
+    logger.warning(
+        "sign-in refused after repeated failures (client %s)", getattr(request, "axes_ip_address", None)
+    )
     return response

@@ -230,7 +230,7 @@ def verify_email_resend(request: HttpRequest, *, tenant: Tenant) -> HttpResponse
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"We sent a new link to {request.user.email}.")
+        messages.success(request, f"We sent a new link to {getattr(request.user, 'email', '')}.")
     return redirect("stores:dashboard")
 
 
