@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from stores.models import Plan, PlanResources, Tenant
+from stores.permissions import access_for_user
 from stores.services import tenant_create
 from stores.tokens import api_token_create
 
@@ -28,5 +29,5 @@ def merchant(name: str) -> tuple[Any, Tenant, str]:
         username=f"{name}@bench.example", password="bench-password-1234"
     )
     tenant = tenant_create(name=name, plan=bench_plan(), owner=user)
-    _, token = api_token_create(user=user)
+    _, token = api_token_create(user=user, access=access_for_user(user=user))
     return user, tenant, token

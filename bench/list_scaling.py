@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import urllib.request
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
@@ -16,6 +17,7 @@ from bench.environment import Process, free_port, peak_rss_mib, percentile
 from bench.fixtures import bench_plan
 from stores.choices import MembershipRole, StoreEventKind, StoreStatus
 from stores.models import Membership, Store, StoreEvent, Tenant
+from stores.permissions import access_for_user
 from stores.tokens import api_token_create
 
 TENANTS = 500
@@ -96,7 +98,7 @@ def _web_worker_peak_rss(session_cookie: str, token: str) -> float:
         time.sleep(1)
         for _ in range(30):
             for path, headers in (
-                ("/stores/", {"Cookie": f"sessionid={session_cookie}"}),
+                ("/stores/", {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_cookie}"}),
                 ("/api/v1/stores/", {"Authorization": f"Token {token}"}),
             ):
                 request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
@@ -112,7 +114,7 @@ def run(sizes: tuple[int, ...] = (1_000, 10_000, 50_000)) -> dict[str, object]:
     tenants = _seed_tenants()
     merchant_user = Membership.objects.get(tenant=tenants[0]).user
     staff = get_user_model().objects.create_superuser(username="bench-staff", password="bench-password-1234")
-    _, token = api_token_create(user=merchant_user)
+    _, token = api_token_create(user=merchant_user, access=access_for_user(user=merchant_user))
     merchant_client, staff_client = Client(), Client()
     merchant_client.force_login(merchant_user)
     staff_client.force_login(staff)
@@ -130,6 +132,6 @@ def run(sizes: tuple[int, ...] = (1_000, 10_000, 50_000)) -> dict[str, object]:
             p50, p95, queries = _measure(client, path)
             results[f"{label} @ {size:,}"] = f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, {queries} queries"
     results["web worker peak RSS MiB"] = round(
-        _web_worker_peak_rss(merchant_client.cookies["sessionid"].value, token), 1
+        _web_worker_peak_rss(merchant_client.cookies[settings.SESSION_COOKIE_NAME].value, token), 1
     )
     return results

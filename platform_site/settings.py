@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "stores",
     "provisioning",
 ]
@@ -63,8 +64,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "platform_site.security.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "platform_site.security.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes requires: it turns a refused sign-in into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "platform_site.urls"
@@ -123,16 +128,44 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/stores/"
 LOGOUT_REDIRECT_URL = "/"
-# Signup and login attempts allowed per client IP and per account within the window (Django cache).
+# Signup, password reset, credential reveals and token creation: attempts allowed per client IP (and
+# per email or user where it applies) within the window (Django cache; stores/ratelimit.py).
 AUTH_RATE_LIMIT_ATTEMPTS = env.int("AUTH_RATE_LIMIT_ATTEMPTS", default=5)
 AUTH_RATE_LIMIT_WINDOW_SECONDS = env.int("AUTH_RATE_LIMIT_WINDOW_SECONDS", default=300)
 # Behind the ingress every request comes from the proxy: count this many trusted hops from the right
-# of X-Forwarded-For to find the client. 0 (local runs) trusts only REMOTE_ADDR.
+# of X-Forwarded-For to find the client. 0 (local runs) trusts only REMOTE_ADDR; the platform chart
+# sets 1 for its ingress controller.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Credential reveals one user may make on the pages per window (each is a Kubernetes call and an event).
+CREDENTIALS_REVEAL_ATTEMPTS = env.int("CREDENTIALS_REVEAL_ATTEMPTS", default=10)
+
+# Sign-in lockout (merchant login and /admin/login/) — https://django-axes.readthedocs.io/
+# Failed sign-ins allowed per (account, client IP) pair, and per client IP across all accounts, within
+# AUTH_RATE_LIMIT_WINDOW_SECONDS of the last failure. Counted atomically by stores/auth_limits.py.
+AUTH_LOCKOUT_ATTEMPTS = env.int("AUTH_LOCKOUT_ATTEMPTS", default=5)
+AUTH_LOCKOUT_CLIENT_ATTEMPTS = env.int("AUTH_LOCKOUT_CLIENT_ATTEMPTS", default=30)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out attempt before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "stores.auth_limits.AtomicLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = AUTH_LOCKOUT_ATTEMPTS
+AXES_COOLOFF_TIME = timedelta(seconds=AUTH_RATE_LIMIT_WINDOW_SECONDS)
+AXES_CLIENT_IP_CALLABLE = "stores.auth_limits.lockout_client_ip"
+AXES_USERNAME_CALLABLE = "stores.auth_limits.lockout_username"
+AXES_LOCKOUT_CALLABLE = "stores.auth_limits.lockout_response"
+AXES_RESET_ON_SUCCESS = False  # the handler gives back only the pair's count, never the client's
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no table of their own
+AXES_VERBOSE = False
 # API tokens (django-rest-knox, stored hashed) expire; merchants create new ones on the tokens page.
 # https://jazzband.github.io/django-rest-knox/settings/
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
+# knox's token model is swappable; stores.ApiTokenScope points at it through this setting.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 (a model name, not a password)
 REST_KNOX = {"TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token"}
+# Live tokens one user may hold per organisation (each is a standing credential to revoke one day).
+API_TOKEN_MAX_PER_USER = env.int("API_TOKEN_MAX_PER_USER", default=20)
 
 # ---------------------------------------------------------------------------------------------------
 # Internationalisation and static files — https://whitenoise.readthedocs.io/
@@ -167,8 +200,40 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    # __Host- cookies are refused by browsers unless Secure, Path=/ and without Domain: no store on a
+    # sibling subdomain (merchant-run PHP) can set or shadow the dashboard's session or CSRF cookie.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+    SESSION_COOKIE_DOMAIN = None
+    CSRF_COOKIE_DOMAIN = None
+    SESSION_COOKIE_PATH = "/"
+    CSRF_COOKIE_PATH = "/"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Sessions end after this much inactivity (seconds): merchants 8 hours, staff 30 minutes (the admin
+# can tear down every store). platform_site/security.py SessionIdleTimeoutMiddleware enforces them.
+SESSION_IDLE_TIMEOUT_MERCHANT = env.int("SESSION_IDLE_TIMEOUT_MERCHANT", default=8 * 3600)
+SESSION_IDLE_TIMEOUT_STAFF = env.int("SESSION_IDLE_TIMEOUT_STAFF", default=30 * 60)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_MERCHANT  # was Django's 14 days
+# No inline script or style anywhere but the Swagger UI page's <style> (its template's own).
+# https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Content-Security-Policy
+_CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+CONTENT_SECURITY_POLICY = "; ".join(f"{k} {v}" for k, v in _CSP.items())
+CONTENT_SECURITY_POLICY_API_DOCS_PATH = "/api/docs/"
+CONTENT_SECURITY_POLICY_API_DOCS = "; ".join(
+    f"{k} {v}" for k, v in {**_CSP, "style-src": "'self' 'unsafe-inline'"}.items()
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024  # no form or API body here needs more
 
 # ---------------------------------------------------------------------------------------------------
@@ -180,11 +245,23 @@ EMAIL_BACKEND = env.str(
     if PLATFORM_ENV == "local"
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+if PLATFORM_ENV == "prod" and EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+    # Issue 15: the console backend prints password-reset links to the pod's log, where reading stdout
+    # is enough to take over an account.
+    raise environ.ImproperlyConfigured(
+        "EMAIL_BACKEND is the console backend, which writes password-reset links to the log: production "
+        "mode (PLATFORM_ENV=prod) needs a real one. Set EMAIL_BACKEND=django.core.mail.backends.smtp."
+        "EmailBackend with EMAIL_HOST (charts/platform: email.smtp.host)."
+    )
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
-EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # implicit TLS, usually port 465
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a slow relay must not hold a web worker forever
+# Where the file-based backend (the platform chart's local values) writes one file per message.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Store Platform <noreply@localhost>")
 
 # ---------------------------------------------------------------------------------------------------
@@ -202,7 +279,8 @@ else:
 REST_FRAMEWORK = {
     # knox first: its `Token` scheme makes unauthenticated requests 401 (with WWW-Authenticate), not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        # knox's scheme, plus the tenant and role each token is bound to (stores/api/authentication.py).
+        "stores.api.authentication.ScopedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -224,6 +302,9 @@ REST_FRAMEWORK = {
         "token": env.str("API_THROTTLE_TOKEN_RATE", default="120/min"),
         "ip": env.str("API_THROTTLE_IP_RATE", default="300/min"),
     },
+    # The same hop count as every other per-client limit (platform_site/security.py); DRF's default
+    # (None) would trust a client-supplied X-Forwarded-For.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "stores.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -255,6 +336,14 @@ API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
 # Stores and clusters
 # ---------------------------------------------------------------------------------------------------
 STORE_BASE_DOMAIN = env.str("STORE_BASE_DOMAIN", default="127.0.0.1.nip.io")
+# Live stores across all tenants beyond which no store launches (0: no ceiling): the cluster's size,
+# not any one plan's, is what a flood of signups would exhaust.
+PLATFORM_MAX_LIVE_STORES = env.int("PLATFORM_MAX_LIVE_STORES", default=500)
+# How long the e-mail confirmation link sent at signup works.
+EMAIL_VERIFICATION_MAX_AGE_DAYS = env.int("EMAIL_VERIFICATION_MAX_AGE_DAYS", default=3)
+# The dashboard's own host (charts/platform: <ingress.subdomain>.<domain>): its first label is reserved
+# as a store name, since a store of that name would claim the same host.
+DASHBOARD_HOST = env.str("DASHBOARD_HOST", default=f"dashboard.{STORE_BASE_DOMAIN}")
 STORE_URL_SCHEME = env.str("STORE_URL_SCHEME", default="http" if PLATFORM_ENV == "local" else "https")
 STORE_INGRESS_CLASS = env.str(
     "STORE_INGRESS_CLASS", default="nginx" if PLATFORM_ENV == "local" else "traefik"
@@ -367,4 +456,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes logs every sign-in at INFO; lockouts (WARNING) are what an operator needs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

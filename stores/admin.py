@@ -23,17 +23,14 @@ from platform_site.errors import ApplicationError
 from provisioning.models import ProvisioningRun
 from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import Membership, Plan, PlanResources, Store, StoreEvent, Tenant
-from stores.presentation import status_colour
+from stores.presentation import STATUS_COLOURS
 
 
 def status_badge(status: str, label: str) -> str:
     """A coloured pill for a store status, the same colours as the merchant pages."""
-    colour = status_colour(status)
-    return format_html(
-        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px">{}</span>',
-        colour,
-        label,
-    )
+    # The colours are in static/css/status-colours.css (StoreAdmin.Media): no inline style under the CSP.
+    key = status if status in STATUS_COLOURS else "requested"
+    return format_html('<span class="admin-status-badge" data-status-colour="{}">{}</span>', key, label)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -174,6 +171,9 @@ class StoreAdmin(admin.ModelAdmin):
     )
     inlines = [StoreEventInline, ProvisioningRunInline]
 
+    class Media:
+        css = {"all": ["css/status-colours.css"]}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Store]:
         latest = StoreEvent.objects.filter(store=OuterRef("pk")).order_by("-created_at", "-id")
         return (
@@ -241,11 +241,15 @@ class StoreAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, done_message.format(count=done), messages.SUCCESS)
 
-    @admin.action(description="Retry provisioning (failed stores)")
+    def has_teardown_permission(self, request: HttpRequest) -> bool:
+        """Tearing a store down destroys its data: a permission of its own, beyond change_store."""
+        return request.user.has_perm(f"{self.opts.app_label}.teardown_store")
+
+    @admin.action(description="Retry provisioning (failed stores)", permissions=["change"])
     def retry_provisioning(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
         self._apply_to_each(request, queryset, store_retry, "Retry queued for {count} store(s).")
 
-    @admin.action(description="Tear down selected stores")
+    @admin.action(description="Tear down selected stores", permissions=["teardown"])
     def tear_down(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
         if request.POST.get("confirmed") != "yes":
             return TemplateResponse(

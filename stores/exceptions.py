@@ -39,3 +39,8 @@ class TenantInvalid(ApplicationError):
 class AccountExists(ApplicationError):
     code = "account_exists"
     http_status = 409
+
+
+class EmailInvalid(ApplicationError):
+    code = "invalid_email"
+    http_status = 400

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from platform_site.errors import ApplicationError
 from stores.engines import engine_choices
 from stores.models import Store
-from stores.validators import STORE_NAME_MAX_LENGTH
+from stores.validators import STORE_NAME_MAX_LENGTH, validate_account_email
 
 
 def apply_application_error(form: forms.Form, exc: ApplicationError) -> None:
@@ -46,7 +46,9 @@ class SignupForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        email = self.cleaned_data["email"].strip().lower()
+        validate_account_email(email)  # the rule the service and the store charts apply too
+        return email
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -44,6 +44,7 @@ from stores.exceptions import (
     StoreNameInvalid,
     StoreNameTaken,
 )
+from stores.launch_guards import email_verification_require, platform_capacity_require
 from stores.models import Store, StoreEvent, Tenant
 from stores.release import PlanMissesEngine, release_spec_for, teardown_spec_for
 from stores.selectors import tenant_live_store_count
@@ -76,6 +77,7 @@ def store_create_check(*, tenant: Tenant, name: Any, engine: Any) -> Store | Non
     existing = _live_store_named(name)
     if existing is not None:
         return _existing_or_conflict(existing, tenant=tenant, engine=engine)
+    platform_capacity_require()
     limit = tenant.plan.max_stores
     if tenant_live_store_count(tenant=tenant) >= limit:
         raise PlanLimitReached(
@@ -91,6 +93,7 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
     Idempotent: the same tenant asking again for a live store of the same name gets that store back
     with created=False. Another tenant's live name is a conflict; the plan's store limit is enforced.
     """
+    email_verification_require(user=actor)
     with transaction.atomic():
         # The tenant row lock serialises this tenant's creates, so the plan limit cannot be overrun by
         # two requests that both counted before either inserted.

@@ -117,6 +117,8 @@ class Store(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Staff who may change stores (retry) are not automatically allowed to destroy one.
+        permissions = [("teardown_store", "Can tear down a store (release, namespace and volumes)")]
         constraints = [
             # A live name is a live subdomain: unique across tenants until teardown has finished.
             models.UniqueConstraint(
@@ -183,3 +185,40 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}/{self.key}"
+
+
+class ApiTokenScope(models.Model):
+    """What an API token (a knox AuthToken, which has only a user) acts for: one tenant, the role it was
+    minted with, optionally read-only, and a fingerprint of the password it was minted under (a
+    password change or reset makes the token stop working)."""
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="scope"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=10, choices=MembershipRole.choices)
+    read_only = models.BooleanField(default=False)
+    password_fingerprint = models.CharField(
+        max_length=128, help_text="The user's session auth hash when minted (an HMAC of the password hash)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.token_id[:8]} for {self.tenant_id} ({self.role}{', read-only' if self.read_only else ''})"
+        )
+
+
+class EmailVerification(models.Model):
+    """An account whose e-mail address is not confirmed yet: created at signup, deleted when the
+    signed link is followed. While it exists the account cannot launch a store. Accounts without one
+    (created before issue 15, by staff or by `create_api_token`) count as verified."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="pending_email"
+    )
+    email = models.EmailField(max_length=150)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.email} (unverified)"

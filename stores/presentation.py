@@ -55,11 +55,6 @@ STEP_LABELS: dict[str, str] = {
 }
 
 
-def status_colour(status: str) -> str:
-    """The badge colour of a status."""
-    return STATUS_COLOURS.get(status, STATUS_COLOURS[StoreStatus.REQUESTED])
-
-
 def is_changing(status: str) -> bool:
     """True while the store moves on its own, i.e. while a page should keep refreshing its status."""
     return status in STORE_ACTIVE_STATUSES

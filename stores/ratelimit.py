@@ -1,7 +1,10 @@
-"""Attempt counters for signup and login, kept in the Django cache (Redis when REDIS_URL is set, so
-every web process shares one count).
+"""Attempt counters for what django-axes does not cover (it limits sign-ins): signup, password reset,
+credential reveals and token creation. Kept in the Django cache (Redis when REDIS_URL is set, so every
+web process shares one count).
 
-A fixed window per key: the first attempt starts the window, and the counter expires with it.
+A fixed window per key: the first attempt starts the window, and the counter expires with it. An
+attempt is counted before it is judged (one atomic increment), so concurrent requests can never get
+more attempts through than the limit.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -32,25 +34,14 @@ class TooManyAttempts(ApplicationError):
         self.retry_after = retry_after
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or the entry TRUSTED_PROXY_COUNT hops from the right of
-    X-Forwarded-For (entries further left can be forged by the client)."""
-    hops = settings.TRUSTED_PROXY_COUNT
-    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
-    if hops > 0 and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
 def _key(scope: str, value: str) -> str:
     # Hashing keeps emails out of cache keys and makes any input a valid memcached/Redis key.
     digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
     return f"ratelimit:{scope}:{digest}"
 
 
-def _retry_after(key: str) -> int:
+def _retry_after(key: str, window: int) -> int:
     started = cache.get(f"{key}:start")
-    window = settings.AUTH_RATE_LIMIT_WINDOW_SECONDS
     if started is None:
         return window
     return max(1, int(started + window - time.time()))
@@ -66,43 +57,39 @@ def _skipped_while_cache_unreachable(scope: str) -> Iterator[None]:
         logger.warning("%s rate limit skipped, the cache is unreachable: %s", scope, exc)
 
 
-def rate_limit_check(*, scope: str, values: list[str]) -> None:
-    """Raise TooManyAttempts if any of `values` (an IP, an email) used up its attempts in `scope`."""
+def rate_limit_consume(
+    *, scope: str, values: list[str | None], limit: int | None = None, window: int | None = None
+) -> None:
+    """Count one attempt for each of `values` (an IP, an email, a user id) in `scope`; raise
+    TooManyAttempts if any of them is now over `limit` (AUTH_RATE_LIMIT_ATTEMPTS by default) within
+    `window` seconds (AUTH_RATE_LIMIT_WINDOW_SECONDS by default)."""
+    limit = settings.AUTH_RATE_LIMIT_ATTEMPTS if limit is None else limit
+    window = settings.AUTH_RATE_LIMIT_WINDOW_SECONDS if window is None else window
+    over: str | None = None
     with _skipped_while_cache_unreachable(scope):
-        _check(scope, values)
+        for value in filter(None, values):
+            key = _key(scope, value)
+            if _count(key, window) > limit and over is None:
+                over = key
+    if over is not None:
+        wait = _retry_after(over, window)
+        minutes = max(1, round(wait / 60))
+        raise TooManyAttempts(
+            f"Too many attempts. For your security, please wait about {minutes} "
+            f"minute{'s' if minutes != 1 else ''} and try again.",
+            retry_after=wait,
+        )
 
 
-def _check(scope: str, values: list[str]) -> None:
-    limit = settings.AUTH_RATE_LIMIT_ATTEMPTS
-    for value in filter(None, values):
-        key = _key(scope, value)
-        if (cache.get(key) or 0) >= limit:
-            wait = _retry_after(key)
-            minutes = max(1, round(wait / 60))
-            raise TooManyAttempts(
-                f"Too many attempts. For your security, please wait about {minutes} "
-                f"minute{'s' if minutes != 1 else ''} and try again.",
-                retry_after=wait,
-            )
-
-
-def rate_limit_hit(*, scope: str, values: list[str]) -> None:
-    """Count one attempt for each of `values` in `scope`."""
-    with _skipped_while_cache_unreachable(scope):
-        _hit(scope, values)
-
-
-def _hit(scope: str, values: list[str]) -> None:
-    window = settings.AUTH_RATE_LIMIT_WINDOW_SECONDS
-    for value in filter(None, values):
-        key = _key(scope, value)
-        # add() is atomic: only the attempt that opens the window sets the counter and its start.
-        if cache.add(key, 1, window):
-            cache.set(f"{key}:start", time.time(), window)
-            continue
-        try:
-            cache.incr(key)
-        except ValueError:
-            # The window expired between add() and incr(); this attempt opens a new one.
-            cache.set(key, 1, window)
-            cache.set(f"{key}:start", time.time(), window)
+def _count(key: str, window: int) -> int:
+    # add() is atomic: only the attempt that opens the window sets the counter and its start.
+    if cache.add(key, 1, window):
+        cache.set(f"{key}:start", time.time(), window)
+        return 1
+    try:
+        return int(cache.incr(key))
+    except ValueError:
+        # The window expired between add() and incr(); this attempt opens a new one.
+        cache.set(key, 1, window)
+        cache.set(f"{key}:start", time.time(), window)
+        return 1

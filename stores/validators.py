@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 
 STORE_NAME_MIN_LENGTH = 3
 # `store-` + 57 = 63, the longest Kubernetes namespace and DNS label.
@@ -22,7 +24,7 @@ RESERVED_STORE_NAMES = frozenset(
         "www", "api", "admin", "app", "apps", "static", "media", "assets", "cdn", "mail", "email", "smtp",
         "imap", "pop", "pop3", "mx", "ns", "ns1", "ns2", "dns", "ftp", "sftp", "ssh", "vpn", "status",
         "docs", "help", "support", "auth", "login", "logout", "signup", "register", "account", "accounts",
-        "billing", "dashboard", "default", "platform", "system", "root", "console", "portal", "store",
+        "billing", "default", "platform", "system", "root", "console", "portal", "store",
         "stores", "new", "blog", "webmail", "metrics", "grafana", "prometheus", "ingress", "traefik",
         "localhost", "healthz", "readyz", "internal", "test", "demo-platform",
     }
@@ -61,8 +63,22 @@ def _reason_store_name_is_invalid(name: object) -> str | None:
     if name[2:4] == "--":
         # Labels with "--" at positions 3-4 are reserved for IDNA (xn--) and future encodings.
         return "Store name cannot have two hyphens as its third and fourth characters (like xn--)."
-    if name in RESERVED_STORE_NAMES or name.startswith(RESERVED_STORE_NAME_PREFIXES):
+    if (
+        name in RESERVED_STORE_NAMES
+        or name.startswith(RESERVED_STORE_NAME_PREFIXES)
+        or name == dashboard_store_label()
+    ):
         return f"“{name}” is reserved by the platform."
+    return None
+
+
+def dashboard_store_label() -> str | None:
+    """The store name that would shadow the dashboard's own host: `dashboard` for the default
+    dashboard.<domain>, whatever ingress.subdomain the chart was given otherwise (DASHBOARD_HOST)."""
+    host = settings.DASHBOARD_HOST.lower().rstrip(".")
+    suffix = f".{settings.STORE_BASE_DOMAIN.lower()}"
+    if host.endswith(suffix) and "." not in host[: -len(suffix)]:
+        return host[: -len(suffix)]
     return None
 
 
@@ -106,3 +122,33 @@ def release_name_for_store(name: str) -> str:
 def host_for_store(name: str, base_domain: str) -> str:
     """The public host of a store."""
     return f"{name}.{base_domain}"
+
+
+# The one rule for an account's e-mail, used by the signup form, `user_signup` and, verbatim, by both
+# store charts' values.schema.json `adminEmail` pattern: an account's e-mail becomes the admin e-mail of
+# each store it launches, so an address the charts refuse would break every one of them. Quote
+# characters are refused because the store setup hands the address to wp-cli and Medusa's scripts.
+ACCOUNT_EMAIL_PATTERN = "^[^@\\s'\"]+@[^@\\s'\"]+\\.[^@\\s'\"]+$"
+ACCOUNT_EMAIL_MAX_LENGTH = 150
+_ACCOUNT_EMAIL = re.compile(ACCOUNT_EMAIL_PATTERN)
+_django_email = EmailValidator()
+
+
+def validate_account_email(email: object) -> None:
+    """Raise ValidationError saying why `email` cannot be an account's (and so a store admin's) e-mail."""
+    if not isinstance(email, str) or not email.strip():
+        raise ValidationError("Enter your email address.", code="invalid_email")
+    if len(email) > ACCOUNT_EMAIL_MAX_LENGTH:
+        raise ValidationError(
+            f"Email addresses can be at most {ACCOUNT_EMAIL_MAX_LENGTH} characters long.",
+            code="invalid_email",
+        )
+    if "'" in email or '"' in email:
+        raise ValidationError(
+            "Email addresses with quote characters (' or \") cannot be used here: your address becomes "
+            "the admin login of your stores. Please use another address.",
+            code="invalid_email",
+        )
+    _django_email(email)
+    if not _ACCOUNT_EMAIL.match(email):
+        raise ValidationError("Enter a valid email address.", code="invalid_email")

@@ -19,9 +19,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from platform_site.errors import ApplicationError
+from platform_site.security import client_ip
 from stores.choices import Engine, StoreStatus
 from stores.credentials import store_credentials_reveal
 from stores.engines import ENGINE_CATALOGUE, engine_spec
@@ -32,8 +34,14 @@ from stores.forms import (
     StoreLaunchForm,
     apply_application_error,
 )
+from stores.launch_guards import (
+    email_verification_confirm,
+    email_verification_pending,
+    email_verification_start,
+)
 from stores.lifecycle import store_create, store_create_check, store_request_teardown, store_retry
 from stores.models import Plan, PlanResources, Store, Tenant
+from stores.permissions import Action, TenantAccess, access_for_user
 from stores.presentation import (
     engine_offers,
     failure_in_plain_words,
@@ -41,12 +49,11 @@ from stores.presentation import (
     store_admin_url,
     store_timeline,
 )
-from stores.ratelimit import TooManyAttempts, client_ip, rate_limit_check, rate_limit_hit
+from stores.ratelimit import TooManyAttempts, rate_limit_consume
 from stores.selectors import (
     store_events,
     store_get_for_tenant,
     store_list_for_tenant,
-    tenant_for_user,
     tenant_live_store_count,
 )
 from stores.services import user_signup
@@ -75,15 +82,25 @@ def merchant_view(view: MerchantView) -> MerchantView:
         if not request.user.is_authenticated:
             if _is_htmx(request):
                 response = HttpResponse(status=204)
-                response["HX-Redirect"] = f"{reverse(settings.LOGIN_URL)}?next={request.path}"
+                # Encoded: a path may hold CR/LF or "&", which must not reach the header as they are.
+                response["HX-Redirect"] = f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}"
                 return response
             return redirect_to_login(request.get_full_path())
-        tenant = tenant_for_user(user=request.user)
-        if tenant is None:
+        access = access_for_user(user=request.user)
+        if access is None:
             raise PermissionDenied("This account does not belong to an organisation.")
-        return view(request, *args, tenant=tenant, **kwargs)
+        # Templates read request.tenant_access.refusals to disable what the role may not do.
+        request.tenant_access = access  # type: ignore[attr-defined]
+        return view(request, *args, tenant=access.tenant, **kwargs)
 
     return wrapper
+
+
+def _require(request: HttpRequest, action: Action) -> None:
+    """403 with the reason unless the signed-in role allows `action` (stores/permissions.py)."""
+    access: TenantAccess = request.tenant_access  # type: ignore[attr-defined]
+    if not access.can(action):
+        raise PermissionDenied(access.refusal(action))
 
 
 def _store_or_404(tenant: Tenant, name: str) -> Store:
@@ -124,43 +141,52 @@ def signup(request: HttpRequest) -> HttpResponse:
     context = {"form": form}
     if request.method == "POST":
         try:
-            rate_limit_check(scope="signup", values=[client_ip(request)])
+            rate_limit_consume(scope="signup", values=[client_ip(request)])
         except TooManyAttempts as exc:
             return _too_many(request, "registration/signup.html", context, exc)
-        rate_limit_hit(scope="signup", values=[client_ip(request)])
         if form.is_valid():
             try:
                 user = user_signup(
                     email=form.cleaned_data["email"],
                     password=form.cleaned_data["password"],
                     organisation=form.cleaned_data["organisation"],
+                    verification_base_url=request.build_absolute_uri("/"),
                 )
             except ApplicationError as exc:
                 apply_application_error(form, exc)
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                messages.success(request, "Welcome! Your account is ready. Launch your first store below.")
+                messages.success(
+                    request,
+                    "Welcome! Your account is ready. Confirm your e-mail with the link we just sent you, "
+                    "then launch your first store.",
+                )
                 return redirect("stores:dashboard")
     return render(request, "registration/signup.html", context, status=400 if form.errors else 200)
 
 
 class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login, refusing more than AUTH_RATE_LIMIT_ATTEMPTS failures per IP and per email."""
+    """Django's login with email labels. Failed sign-ins are limited by django-axes in authenticate()
+    (stores/auth_limits.py), the same for this page and /admin/login/."""
 
     authentication_form = EmailAuthenticationForm
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        keys = [client_ip(request), (request.POST.get("username") or "").strip().lower()]
+
+class RateLimitedPasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, limited per client and per e-mail (any e-mail, so the limit says
+    nothing about which accounts exist): one address cannot flood a mailbox or the mail relay."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
         try:
-            rate_limit_check(scope="login", values=keys)
+            rate_limit_consume(
+                scope="password-reset", values=[client_ip(self.request), form.cleaned_data["email"]]
+            )
         except TooManyAttempts as exc:
-            return _too_many(request, self.template_name, self.get_context_data(form=self.get_form()), exc)
-        response = super().post(request, *args, **kwargs)
-        if response.status_code == 200:  # the form was re-rendered: the attempt failed
-            rate_limit_hit(scope="login", values=keys)
-        return response
+            template = self.template_name or "registration/password_reset_form.html"
+            return _too_many(self.request, template, self.get_context_data(form=form), exc)
+        return super().form_valid(form)
 
 
 # --- Stores -----------------------------------------------------------------------------------------
@@ -180,8 +206,36 @@ def dashboard(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
             "used": used,
             "limit": tenant.plan.max_stores,
             "at_limit": used >= tenant.plan.max_stores,
+            "email_unverified": email_verification_pending(user=request.user),
         },
     )
+
+
+@require_GET
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed at signup: confirms the address (following it twice is harmless)."""
+    try:
+        email_verification_confirm(token=token)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Thank you: your e-mail is confirmed. You can launch stores now.")
+    return redirect("stores:dashboard" if request.user.is_authenticated else settings.LOGIN_URL)
+
+
+@require_POST
+@merchant_view
+def verify_email_resend(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    """Mail a new confirmation link (limited per user like other mailed links)."""
+    try:
+        rate_limit_consume(scope="verify-email", values=[str(request.user.pk)])
+        if email_verification_pending(user=request.user):
+            email_verification_start(user=request.user, base_url=request.build_absolute_uri("/"))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"We sent a new link to {getattr(request.user, 'email', '')}.")
+    return redirect("stores:dashboard")
 
 
 @require_GET
@@ -197,6 +251,8 @@ def store_row(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @merchant_view
 def store_new(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    if request.method == "POST":
+        _require(request, Action.LAUNCH)
     form = StoreLaunchForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -306,6 +362,7 @@ def store_status(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
 @merchant_view
 def store_retry_view(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
     store = _store_or_404(tenant, name)
+    _require(request, Action.RETRY)
     try:
         store_retry(store=store, actor=request.user)
     except ApplicationError as exc:
@@ -319,6 +376,7 @@ def store_retry_view(request: HttpRequest, name: str, *, tenant: Tenant) -> Http
 @merchant_view
 def store_delete(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
     store = _store_or_404(tenant, name)
+    _require(request, Action.DELETE)
     form = DeleteStoreForm(request.POST, store=store)
     if form.is_valid():
         try:
@@ -340,9 +398,16 @@ def store_delete(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
 def store_credentials(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
     """Reveal the admin login once per click. The response must never be stored by any cache."""
     store = _store_or_404(tenant, name)
+    _require(request, Action.REVEAL_CREDENTIALS)
     context: dict[str, Any] = {"store": store}
     status = 200
     try:
+        # Each reveal is a Kubernetes call and an audit event on the store's timeline: bounded per user.
+        rate_limit_consume(
+            scope="credentials-reveal",
+            values=[str(request.user.pk)],
+            limit=settings.CREDENTIALS_REVEAL_ATTEMPTS,
+        )
         context["credentials"] = store_credentials_reveal(store=store, actor=request.user)
     except ApplicationError as exc:
         context["error"] = exc.message
@@ -360,19 +425,35 @@ def store_credentials(request: HttpRequest, name: str, *, tenant: Tenant) -> Htt
 @require_http_methods(["GET", "POST"])
 @merchant_view
 def token_list(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
-    """List tokens; a POST creates one and shows its secret in this response only."""
+    """List the user's tokens for this organisation; a POST creates one and shows its secret in this
+    response only. Members see why they cannot."""
+    access: TenantAccess = request.tenant_access  # type: ignore[attr-defined]
     new_token = ""
+    error = ""
+    status = 200
     if request.method == "POST":
-        _, new_token = api_token_create(user=request.user)
+        _require(request, Action.MANAGE_TOKENS)
+        try:
+            rate_limit_consume(scope="token-create", values=[str(request.user.pk)])
+            _, new_token = api_token_create(
+                user=request.user, access=access, read_only=request.POST.get("read_only") == "on"
+            )
+        except ApplicationError as exc:
+            error, status = exc.message, exc.http_status
+        else:
+            status = 201
     response = render(
         request,
         "stores/token_list.html",
         {
-            "tokens": api_token_list(user=request.user),
+            "tokens": api_token_list(user=request.user, tenant=tenant)
+            if access.can(Action.MANAGE_TOKENS)
+            else [],
             "new_token": new_token,
+            "error": error,
             "ttl_days": settings.API_TOKEN_TTL_DAYS,
         },
-        status=201 if new_token else 200,
+        status=status,
     )
     if new_token:
         add_never_cache_headers(response)
@@ -383,8 +464,9 @@ def token_list(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
 @require_POST
 @merchant_view
 def token_revoke(request: HttpRequest, token_key: str, *, tenant: Tenant) -> HttpResponse:
+    _require(request, Action.MANAGE_TOKENS)
     try:
-        api_token_revoke(user=request.user, token_key=token_key)
+        api_token_revoke(user=request.user, access=request.tenant_access, token_key=token_key)  # type: ignore[attr-defined]
     except ApplicationError as exc:
         raise Http404(exc.message) from exc
     messages.success(request, f"Token {token_key}… revoked. Programs using it can no longer sign in.")

@@ -29,8 +29,12 @@ ENFORCE = "pod-security.kubernetes.io/enforce"
 STORE_NAMESPACE = {**MANAGED_BY, ENFORCE: "restricted"}
 
 
+# values-prod.yaml also leaves the SMTP relay to the operator.
+PROD_SMTP = {"email": {"smtp": {"host": "smtp.example.com"}}}
+
+
 def extra_values(env: str) -> dict[str, Any] | None:
-    return PROD_DOMAIN if env == "prod" else None
+    return {**PROD_DOMAIN, **PROD_SMTP} if env == "prod" else None
 
 
 @cache

@@ -6,11 +6,10 @@ so runs never see each other's stores.
 """
 
 import secrets
-from datetime import timedelta
 
-from knox.models import AuthToken
-
+from stores.permissions import access_for_user
 from stores.services import user_signup
+from stores.tokens import api_token_create
 
 suffix = secrets.token_hex(4)
 user = user_signup(
@@ -18,5 +17,5 @@ user = user_signup(
     password=secrets.token_urlsafe(24),
     organisation=f"E2E acceptance {suffix}",
 )
-_, token = AuthToken.objects.create(user=user, expiry=timedelta(hours=6))
+_, token = api_token_create(user=user, access=access_for_user(user=user), ttl_days=1)
 print(f"E2E_TOKEN {token}")

@@ -262,8 +262,7 @@ def test_help(fakes: Path) -> None:
 
 @pytest.mark.django_db
 def test_issue_token_makes_a_tenant_and_a_working_api_token() -> None:
-    from knox.auth import TokenAuthentication
-
+    from stores.api.authentication import ScopedTokenAuthentication
     from stores.selectors import tenant_for_user
 
     output = io.StringIO()
@@ -274,9 +273,9 @@ def test_issue_token_makes_a_tenant_and_a_working_api_token() -> None:
         )
     token = output.getvalue().strip().split()[-1]
 
-    user, _ = TokenAuthentication().authenticate_credentials(token.encode())
+    user, auth = ScopedTokenAuthentication().authenticate_credentials(token.encode())
     assert user.email.startswith("e2e-")
-    assert tenant_for_user(user=user) is not None
+    assert auth.access.tenant == tenant_for_user(user=user)
 
 
 def test_the_real_store_client_accepts_the_arguments_the_script_passes() -> None:

@@ -83,7 +83,10 @@ def test_pages_and_api_answer_503_while_the_database_is_down(server_without_data
     status, body, _ = _get(f"{base}/readyz")
     assert status == 503 and '"database": "fail"' in body and '"broker": "fail"' in body
     # A signed-in visitor's session lives in the database: the page must say it is unavailable.
-    status, body, headers = _get(f"{base}/admin/", {"Cookie": "sessionid=abcdefghijklmnopqrstuvwxyz123456"})
+    # (__Host-sessionid: the production session cookie's name.)
+    status, body, headers = _get(
+        f"{base}/admin/", {"Cookie": "__Host-sessionid=abcdefghijklmnopqrstuvwxyz123456"}
+    )
     assert status == 503
     assert "database is unavailable" in body and "Traceback" not in body
     assert headers["Retry-After"] == "30"

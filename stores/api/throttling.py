@@ -15,6 +15,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from platform_site.security import client_ip
+
 logger = logging.getLogger(__name__)
 
 
@@ -56,3 +58,8 @@ class IPRateThrottle(_SettingsRateThrottle):
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def get_ident(self, request: Any) -> str:
+        # The sign-in lockout's rule for the client address (TRUSTED_PROXY_COUNT hops), not DRF's
+        # default, which trusts every X-Forwarded-For entry a client sends.
+        return client_ip(request) or "unknown"

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from knox.models import AuthToken
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -35,11 +36,11 @@ from stores.choices import StoreStatus
 from stores.credentials import store_credentials_reveal
 from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import Store, Tenant
+from stores.permissions import Action, TenantAccess, access_for_user, access_require
 from stores.selectors import (
     store_events,
     store_get_for_tenant,
     store_list_for_tenant,
-    tenant_for_user,
     tenant_live_store_count,
 )
 
@@ -49,8 +50,15 @@ def _error(description: str, *example_list: OpenApiExample) -> OpenApiResponse:
 
 
 AUTH_ERRORS = {
-    401: _error("No token, or an invalid, expired or revoked one.", examples.NOT_AUTHENTICATED),
-    403: _error("The account belongs to no organisation.", examples.NO_TENANT),
+    401: _error(
+        "No token, or an invalid, expired or revoked one (a password change revokes every token; so "
+        "does leaving the token's organisation).",
+        examples.NOT_AUTHENTICATED,
+    ),
+    403: _error(
+        "The account belongs to no organisation, or its role (or a read-only token) does not allow this.",
+        examples.NO_TENANT,
+    ),
     429: _error("Too many requests; the `Retry-After` header says when to retry.", examples.THROTTLED),
 }
 NOT_FOUND = {404: _error("No such store in your organisation.", examples.NOT_FOUND)}
@@ -65,17 +73,27 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 
 
 class TenantScopedMixin:
-    """The caller's tenant, resolved once per request."""
+    """The caller's tenant and role, resolved once per request: from the token's scope for a token
+    (never from the user's memberships), from the first membership for a browser session."""
 
     request: Request
 
-    def get_tenant(self) -> Tenant:
-        if not hasattr(self, "_tenant"):
-            tenant = tenant_for_user(user=self.request.user)
-            if tenant is None:
+    def get_access(self) -> TenantAccess:
+        if not hasattr(self, "_access"):
+            access = getattr(self.request.auth, "access", None)
+            if access is None and not isinstance(self.request.auth, AuthToken):
+                access = access_for_user(user=self.request.user)
+            if access is None:
                 raise NoTenant("Your account does not belong to an organisation.")
-            self._tenant = tenant
-        return self._tenant
+            self._access = access
+        return self._access
+
+    def get_tenant(self) -> Tenant:
+        return self.get_access().tenant
+
+    def require(self, action: Action) -> None:
+        """403 unless the caller's role (and token) allows `action`."""
+        access_require(access=self.get_access(), action=action)
 
 
 class StoreViewSet(
@@ -173,6 +191,7 @@ class StoreViewSet(
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         tenant = self.get_tenant()
+        self.require(Action.LAUNCH)
         return respond_idempotently(request, tenant=tenant, handler=lambda: self._create(request, tenant))
 
     def _create(self, request: Request, tenant: Tenant) -> Response:
@@ -195,7 +214,9 @@ class StoreViewSet(
         responses={202: OpenApiResponse(StoreSerializer, "Teardown requested."), **NOT_FOUND, **AUTH_ERRORS},
     )
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        store = store_request_teardown(store=self.get_object(), actor=request.user)
+        target = self.get_object()
+        self.require(Action.DELETE)
+        store = store_request_teardown(store=target, actor=request.user)
         return self._render(self.get_queryset().get(pk=store.pk), status_code=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -219,6 +240,7 @@ class StoreViewSet(
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, name: str) -> Response:
         store = self.get_object()
+        self.require(Action.RETRY)
         return respond_idempotently(
             request, tenant=self.get_tenant(), handler=lambda: self._retry(request, store)
         )
@@ -252,7 +274,9 @@ class StoreViewSet(
     )
     @action(detail=True, methods=["post"], serializer_class=CredentialsSerializer)
     def credentials(self, request: Request, name: str) -> Response:
-        credentials = store_credentials_reveal(store=self.get_object(), actor=request.user)
+        store = self.get_object()
+        self.require(Action.REVEAL_CREDENTIALS)
+        credentials = store_credentials_reveal(store=store, actor=request.user)
         data = CredentialsSerializer(credentials).data
         return Response(data, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 

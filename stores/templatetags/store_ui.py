@@ -13,7 +13,7 @@ from django.utils.timesince import timesince
 
 from stores.choices import StoreStatus
 from stores.models import StoreEvent
-from stores.presentation import STATUS_HINTS, event_label, is_changing, status_colour
+from stores.presentation import STATUS_COLOURS, STATUS_HINTS, event_label, is_changing
 
 register = template.Library()
 
@@ -24,7 +24,8 @@ def status_badge(status: str, size: str = "") -> dict[str, Any]:
     return {
         "status": status,
         "label": StoreStatus(status).label if status in StoreStatus.values else status,
-        "colour": status_colour(status),
+        # The colour itself is in static/css/status-colours.css, keyed by status (no inline style).
+        "colour_key": status if status in STATUS_COLOURS else StoreStatus.REQUESTED,
         "changing": is_changing(status),
         "hint": STATUS_HINTS.get(status, ""),
         "size": size,

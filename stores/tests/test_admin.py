@@ -131,3 +131,68 @@ def test_non_staff_user_is_refused(client, owner):
     client.force_login(owner)
     response = client.get(reverse("admin:stores_store_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+# --- Action permissions (issue 15, finding 6) -------------------------------------------------------
+
+
+def _staff_with(client, *codenames):
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(username=f"staff-{'-'.join(codenames)}@example.com", is_staff=True)
+    staff.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="stores", codename__in=codenames)
+    )
+    client.force_login(staff)
+    return client
+
+
+def _failed_store(tenant, name):
+    store, _ = store_create(tenant=tenant, name=name, engine="woocommerce")
+    ProvisioningRun.objects.filter(store=store).update(status=RunStatus.FAILED)
+    store_transition(store_id=store.pk, to=StoreStatus.FAILED, reason="boom")
+    return store
+
+
+def test_view_only_staff_sees_stores_but_cannot_retry(client, tenant):
+    store = _failed_store(tenant, "failed-one")
+    viewer = _staff_with(client, "view_store")
+    url = reverse("admin:stores_store_changelist")
+    page = viewer.get(url)
+    assert page.status_code == 200 and b"failed-one" in page.content
+    assert b"retry_provisioning" not in page.content and b"tear_down" not in page.content
+    viewer.post(url, {"action": "retry_provisioning", ACTION_CHECKBOX_NAME: [store.pk]}, follow=True)
+    store.refresh_from_db()
+    assert store.status == StoreStatus.FAILED
+    assert ProvisioningRun.objects.filter(store=store).count() == 1
+
+
+def test_view_only_staff_cannot_tear_down(client, tenant):
+    store, _ = store_create(tenant=tenant, name="coffee", engine="woocommerce")
+    viewer = _staff_with(client, "view_store")
+    url = reverse("admin:stores_store_changelist")
+    response = viewer.post(url, {"action": "tear_down", ACTION_CHECKBOX_NAME: [store.pk], "confirmed": "yes"})
+    assert b"Yes, tear them down" not in response.content
+    store.refresh_from_db()
+    assert store.status == StoreStatus.REQUESTED
+
+
+def test_change_permission_allows_retry_but_not_tear_down(client, tenant):
+    failed = _failed_store(tenant, "failed-one")
+    editor = _staff_with(client, "view_store", "change_store")
+    url = reverse("admin:stores_store_changelist")
+    editor.post(url, {"action": "retry_provisioning", ACTION_CHECKBOX_NAME: [failed.pk]})
+    failed.refresh_from_db()
+    assert failed.status == StoreStatus.REQUESTED
+    editor.post(url, {"action": "tear_down", ACTION_CHECKBOX_NAME: [failed.pk], "confirmed": "yes"})
+    failed.refresh_from_db()
+    assert failed.status == StoreStatus.REQUESTED
+
+
+def test_the_teardown_permission_allows_tear_down(client, tenant):
+    store, _ = store_create(tenant=tenant, name="coffee", engine="woocommerce")
+    operator = _staff_with(client, "view_store", "teardown_store")
+    url = reverse("admin:stores_store_changelist")
+    operator.post(url, {"action": "tear_down", ACTION_CHECKBOX_NAME: [store.pk], "confirmed": "yes"})
+    store.refresh_from_db()
+    assert store.status == StoreStatus.DELETING

@@ -6,10 +6,11 @@ import pytest
 from django.db import connection, connections
 
 from provisioning.models import ProvisioningRun
-from stores.exceptions import StoreNameTaken
+from stores.exceptions import AccountExists, StoreNameTaken
 from stores.lifecycle import store_create
-from stores.models import Store
-from stores.tests.factories import TenantFactory
+from stores.models import Membership, Store
+from stores.services import user_signup
+from stores.tests.factories import TenantFactory, default_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,6 +58,44 @@ def test_twenty_identical_creates_of_one_tenant_make_one_store():
     assert sum(1 for _, created in results if created) == 1
     assert len({store.pk for store, _ in results}) == 1
     assert Store.objects.count() == 1 and ProvisioningRun.objects.count() == 1
+
+
+def test_concurrent_signups_with_one_email_make_one_account_and_no_500():
+    """Issue 15: on PostgreSQL both signups saw no account and the second insert escaped as an
+    IntegrityError (a 500). The loser now gets AccountExists, like a signup after the fact."""
+    from django.contrib.auth import get_user_model
+
+    default_plan()  # a transactional test before this one flushed the seeded plan
+    password = "correct horse battery staple"
+    results = _race(
+        [
+            lambda n=n: user_signup(email="same@example.com", password=password, organisation=f"Org {n}")
+            for n in range(8)
+        ]
+    )
+    assert get_user_model().objects.filter(username="same@example.com").count() == 1, results
+    assert Membership.objects.filter(user__username="same@example.com").count() == 1
+    losers = [r for r in results if isinstance(r, Exception)]
+    assert len(losers) == 7 and all(isinstance(r, AccountExists) for r in losers), losers
+
+
+def test_a_signup_that_loses_the_race_after_its_check_is_account_exists(monkeypatch):
+    """The interleaving that PostgreSQL produces, made deterministic on any database: the account
+    appears between this signup's check and its insert."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import QuerySet
+
+    get_user_model().objects.create_user(username="same@example.com", email="same@example.com", password="x")
+    real_exists = QuerySet.exists
+    calls = []
+
+    def exists_once_too_early(self):
+        calls.append(1)
+        return False if len(calls) == 1 else real_exists(self)
+
+    monkeypatch.setattr(QuerySet, "exists", exists_once_too_early)
+    with pytest.raises(AccountExists):
+        user_signup(email="same@example.com", password="correct horse battery staple", organisation="Late")
 
 
 def test_database_vendor_is_reported(record_property):

@@ -17,7 +17,14 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 RELEASE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-@pytest.mark.parametrize("name", ["shop", "my-shop", "a1b", "abc123", "x" * 57, "ab-c", "coffee-2024"])
+# Valid names that YAML reads as numbers, booleans or null: the store charts must quote them
+# (charts/tests/test_store_names.py renders each one).
+YAML_AMBIGUOUS_NAMES = ["123", "2024", "yes", "off", "true", "1e5", "0x1f", "0o17", "null", "nan"]
+
+
+@pytest.mark.parametrize(
+    "name", ["shop", "my-shop", "a1b", "abc123", "x" * 57, "ab-c", "coffee-2024", *YAML_AMBIGUOUS_NAMES]
+)
 def test_valid_names_are_accepted(name):
     validate_store_name(name)
 
@@ -96,3 +103,17 @@ def test_well_formed_labels_are_accepted_unless_reserved_or_idna(name):
 @given(st.text(max_size=100))
 def test_suggestion_is_always_valid(raw):
     validate_store_name(suggest_store_name(raw))
+
+
+def test_the_dashboards_own_host_is_reserved_whatever_it_is(settings):
+    """Issue 15: `dashboard` was hard-coded while the chart's ingress.subdomain is configurable."""
+    settings.STORE_BASE_DOMAIN = "shops.example"
+    settings.DASHBOARD_HOST = "admin-panel.shops.example"
+    with pytest.raises(ValidationError, match="reserved"):
+        validate_store_name("admin-panel")
+    validate_store_name("dashboard")  # no longer the platform's host: a merchant may have it
+    settings.DASHBOARD_HOST = "dashboard.shops.example"
+    with pytest.raises(ValidationError, match="reserved"):
+        validate_store_name("dashboard")
+    settings.DASHBOARD_HOST = "platform.elsewhere.example"  # another domain: no store name collides
+    validate_store_name("platform-shop")

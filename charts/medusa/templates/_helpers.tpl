@@ -3,17 +3,17 @@ Labels for every object. Call with (dict "root" $ "name" "wordpress" "component"
 */}}
 {{- define "med.labels" -}}
 {{ include "med.selectorLabels" . }}
-app.kubernetes.io/component: {{ .component }}
-app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/component: {{ .component | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service | quote }}
 app.kubernetes.io/part-of: medusa
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
-helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
-platform.example/store: {{ .root.Values.store.name }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" | quote }}
+platform.example/store: {{ .root.Values.store.name | quote }}
 {{- end }}
 
 {{- define "med.selectorLabels" -}}
-app.kubernetes.io/name: {{ .name }}
-app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/name: {{ .name | quote }}
+app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 {{- end }}
 
 {{/* Public base URL; the server, CORS settings and the Ingress all agree on it. */}}

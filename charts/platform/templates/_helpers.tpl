@@ -142,6 +142,8 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
   value: {{ eq .Values.stores.urlScheme "https" | quote }}
 - name: STORE_BASE_DOMAIN
   value: {{ include "platform.domain" . | quote }}
+- name: DASHBOARD_HOST
+  value: {{ include "platform.host" . | quote }}
 - name: STORE_URL_SCHEME
   value: {{ .Values.stores.urlScheme | quote }}
 - name: STORE_INGRESS_CLASS
@@ -176,10 +178,7 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
   value: {{ .Values.stores.provisioningTimeout | quote }}
 - name: PROVISIONING_CONCURRENCY
   value: {{ .Values.stores.provisioningConcurrency | quote }}
-- name: EMAIL_BACKEND
-  value: {{ .Values.email.backend | quote }}
-- name: DEFAULT_FROM_EMAIL
-  value: {{ .Values.email.from | quote }}
+{{- include "platform.emailEnv" . }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- end -}}
@@ -208,4 +207,44 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
 - name: var
   emptyDir:
     sizeLimit: 512Mi
+{{- end -}}
+
+
+{{/*
+E-mail: SMTP in production, its password from a Secret. The console backend is refused here and by
+the settings: it would write password-reset links to the pod's log.
+*/}}
+{{- define "platform.emailEnv" -}}
+{{- $email := .Values.email }}
+{{- if eq $email.backend "django.core.mail.backends.console.EmailBackend" }}
+{{- fail "email.backend is the console backend, which writes password-reset links to the pod's log: use the smtp backend with email.smtp.host" }}
+{{- end }}
+- name: EMAIL_BACKEND
+  value: {{ $email.backend | quote }}
+- name: DEFAULT_FROM_EMAIL
+  value: {{ $email.from | quote }}
+{{- if eq $email.backend "django.core.mail.backends.smtp.EmailBackend" }}
+- name: EMAIL_HOST
+  value: {{ required "email.smtp.host is required with the smtp backend: password-reset mails must reach merchants, e.g. --set email.smtp.host=smtp.example.com" ($email.smtp.host | default "" | trim | nospace | default nil) | quote }}
+- name: EMAIL_PORT
+  value: {{ $email.smtp.port | quote }}
+- name: EMAIL_HOST_USER
+  value: {{ $email.smtp.user | default "" | quote }}
+{{- with $email.smtp.existingSecret }}
+- name: EMAIL_HOST_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . | quote }}
+      key: smtp-password
+{{- end }}
+- name: EMAIL_USE_TLS
+  value: {{ eq $email.smtp.security "starttls" | quote }}
+- name: EMAIL_USE_SSL
+  value: {{ eq $email.smtp.security "tls" | quote }}
+- name: EMAIL_TIMEOUT
+  value: {{ $email.smtp.timeout | default 10 | quote }}
+{{- else if eq $email.backend "django.core.mail.backends.filebased.EmailBackend" }}
+- name: EMAIL_FILE_PATH
+  value: /app/var/mail
+{{- end }}
 {{- end -}}

@@ -88,7 +88,9 @@ def test_parents_and_other_inputs_are_part_of_the_key(context, tmp_path_factory)
         ("stores/models.py", False),
         ("deploy/Dockerfile", True),
         (".venv/bin/python", True),
-        ("provisioning/testing/kubeapi/server.py", True),
+        ("kubeapi_double/server.py", True),  # test tooling is never in the image
+        ("testkit/storefront/medusa.py", True),
+        ("localcluster/node.py", True),
         ("provisioning/helm.py", False),
     ],
 )

@@ -18,10 +18,10 @@ from django.test import Client
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from knox.models import AuthToken
 
 from provisioning.models import ProvisioningRun
 from stores.models import Store
+from stores.tests.api.conftest import token_for
 from stores.tests.factories import MembershipFactory
 from stores.validators import validate_store_name
 from testkit.reporting import report_lines
@@ -142,7 +142,7 @@ def test_live_name_check_answers_every_name(merchant, name):
 
 @pytest.fixture
 def api_client(owner):
-    return Client(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(owner)[1]}")
+    return Client(HTTP_AUTHORIZATION=f"Token {token_for(owner, expiry=None)}")
 
 
 @given(name=NAMES)

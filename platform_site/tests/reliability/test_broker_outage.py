@@ -8,7 +8,6 @@ where nothing listens, which is what a client sees while Redis is down.
 from __future__ import annotations
 
 import pytest
-from knox.models import AuthToken
 
 from platform_site.tests.reliability.support import free_port, http, web_process
 from provisioning.choices import RunStatus
@@ -16,6 +15,7 @@ from provisioning.models import ProvisioningRun
 from stores.choices import StoreStatus
 from stores.models import Store
 from stores.reconcile import fleet_reconcile as reconcile
+from stores.tests.api.conftest import token_for
 from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
@@ -32,7 +32,7 @@ def _status(store_pk: int) -> str | None:
 def test_create_during_a_broker_outage_is_stored_and_dispatched_when_it_returns(
     owner, tenant, kube_api, start_worker, tmp_path
 ):
-    token = AuthToken.objects.create(owner)[1]
+    token = token_for(owner, expiry=None)
     dead_broker = f"redis://127.0.0.1:{free_port()}/0"
     with web_process(tmp_path, CELERY_BROKER_URL=dead_broker) as base:
         reply = http(
@@ -68,7 +68,7 @@ def test_create_during_a_broker_outage_is_stored_and_dispatched_when_it_returns(
 def test_create_while_all_of_redis_is_down_is_still_stored(owner, tenant, tmp_path):
     """In production one Redis is broker and cache (throttle counters); losing both must not turn a
     create into a 500."""
-    token = AuthToken.objects.create(owner)[1]
+    token = token_for(owner, expiry=None)
     dead = f"redis://127.0.0.1:{free_port()}"
     with web_process(tmp_path, CELERY_BROKER_URL=f"{dead}/0", REDIS_URL=f"{dead}/1") as base:
         reply = http(

@@ -21,7 +21,6 @@ from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.test import Client
-from knox.models import AuthToken
 
 from platform_site.celery import app as celery_app
 from platform_site.tests.reliability.support import helm_processes
@@ -30,6 +29,7 @@ from provisioning.services import EXECUTE_RUN_TASK
 from stores.choices import StoreStatus
 from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
 from stores.models import Store
+from stores.tests.api.conftest import token_for
 from testkit.helm import HELM_BINARIES
 from testkit.waiting import wait_for
 
@@ -72,7 +72,7 @@ def test_no_password_or_secret_key_leaks_anywhere(owner, tenant, kube_api, start
     caplog.set_level(logging.DEBUG)
     settings.KUBECONFIG = str(kube_api.kubeconfig_path)  # the reveals read the Secret from the double
     worker_secret_key = secrets.token_urlsafe(40)
-    token = AuthToken.objects.create(owner)[1]
+    token = token_for(owner, expiry=None)
     api = Client(HTTP_AUTHORIZATION=f"Token {token}")
     page = Client()
     page.force_login(owner)

@@ -6,15 +6,21 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from stores.permissions import access_for_user
 from stores.tests.factories import MembershipFactory
+from stores.tokens import api_token_create
 
 
-def token_for(user, *, expiry: timedelta | None = timedelta(hours=1)) -> str:
-    """A fresh knox token string for `user`."""
-    return AuthToken.objects.create(user, expiry=expiry)[1]
+def token_for(user, *, expiry: timedelta | None = timedelta(hours=1), read_only: bool = False) -> str:
+    """A fresh token string for `user`, minted like the tokens page does (bound to the user's
+    organisation and role), expiring after `expiry` (None: never)."""
+    row, token = api_token_create(user=user, access=access_for_user(user=user), read_only=read_only)
+    AuthToken.objects.filter(pk=row.pk).update(expiry=timezone.now() + expiry if expiry is not None else None)
+    return token
 
 
 def client_with_token(token: str) -> APIClient:

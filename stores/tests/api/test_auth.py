@@ -56,7 +56,8 @@ def test_an_expired_token_is_a_401(owner):
 
 
 def test_a_revoked_token_is_a_401(owner):
-    instance, token = AuthToken.objects.create(owner, expiry=timedelta(hours=1))
+    token = token_for(owner)
+    instance = AuthToken.objects.get(token_key=token[:15])
     client = client_with_token(token)
     assert client.get(STORES).status_code == 200
 
@@ -86,8 +87,11 @@ def test_session_writes_need_the_csrf_token(owner):
 
 
 def test_a_user_without_an_organisation_is_a_403():
+    # Signed in with a session (the browsable API): a token cannot even be minted without one.
     loner = UserFactory()
-    response = client_with_token(token_for(loner)).get(STORES)
+    client = APIClient()
+    client.force_login(loner)
+    response = client.get(STORES)
     assert response.status_code == 403
     assert _error(response) == {
         "code": "no_tenant",
@@ -129,3 +133,28 @@ def test_one_ip_over_its_rate_gets_429_across_tokens(settings, owner, other_owne
 
     assert statuses == [200, 200, 429]
     assert first.get(STORES, REMOTE_ADDR="10.9.8.8").status_code == 200  # another client is unaffected
+
+
+def test_a_forged_forwarded_for_does_not_buy_a_new_ip_budget(settings, owner):
+    """DRF's default trusts every X-Forwarded-For entry; the throttle uses TRUSTED_PROXY_COUNT's rule."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.TRUSTED_PROXY_COUNT = 0
+    _rates(settings, token="100000/min", ip="2/min")
+    client = client_with_token(token_for(owner))
+    statuses = [
+        client.get(STORES, REMOTE_ADDR="10.9.8.9", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code
+        for n in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    # Behind one trusted proxy the entry it appended names the client.
+    settings.TRUSTED_PROXY_COUNT = 1
+    forwarded = {"REMOTE_ADDR": "10.42.0.7", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.1"}
+    assert [client.get(STORES, **forwarded).status_code for _ in range(3)] == [200, 200, 429]
+    other = {"REMOTE_ADDR": "10.42.0.7", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.2"}
+    assert client.get(STORES, **other).status_code == 200
+
+
+def test_drf_counts_the_same_proxy_hops():
+    assert django_settings.REST_FRAMEWORK["NUM_PROXIES"] == django_settings.TRUSTED_PROXY_COUNT

@@ -12,7 +12,7 @@ def host_from_url(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("stores", "0003_idempotency_keys")]
+    dependencies = [("stores", "0006_email_verification")]
 
     operations = [
         migrations.AddField(
