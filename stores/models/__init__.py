@@ -1,0 +1,17 @@
+"""The stores app's models, one module per concern; every model is importable from here."""
+
+from stores.models.access import ApiTokenScope, EmailVerification, IdempotencyKey
+from stores.models.store import Store, StoreEvent
+from stores.models.tenancy import Membership, Plan, PlanResources, Tenant
+
+__all__ = [
+    "ApiTokenScope",
+    "EmailVerification",
+    "IdempotencyKey",
+    "Membership",
+    "Plan",
+    "PlanResources",
+    "Store",
+    "StoreEvent",
+    "Tenant",
+]
