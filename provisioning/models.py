@@ -44,6 +44,9 @@ class Cluster(models.Model):
         null=True, blank=True, help_text="Sum over its Ready, schedulable nodes; empty until measured."
     )
     allocatable_memory_mib = models.PositiveBigIntegerField(null=True, blank=True)
+    watched_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last heartbeat of the watcher following this cluster."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -130,6 +130,43 @@ def recover_pending_releases(
                 report.errors.append(f"{release.namespace}/{release.name}: {exc.message}")
 
 
+@dataclass(frozen=True)
+class PendingRelease:
+    """A release the watcher saw left pending-*: where, which revision, and the run to record on."""
+
+    namespace: str
+    release: str
+    revision: int
+    record_on_run_id: int | None
+
+
+def recover_known_pending_releases(
+    *, access: ClusterAccess, pending: Iterable[PendingRelease], report: ReconcileReport
+) -> None:
+    """Roll back (or uninstall a first revision of) releases already known to be pending: helm runs
+    only to act, never to look."""
+    for item in pending:
+        recorder = RunRecorder(item.record_on_run_id) if item.record_on_run_id is not None else None
+        helm = access.helm(recorder.helm if recorder else lambda invocation: None)
+        try:
+            if item.revision <= 1:
+                helm.uninstall(
+                    release=item.release,
+                    namespace=item.namespace,
+                    timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
+                )
+            else:
+                helm.rollback(
+                    release=item.release,
+                    namespace=item.namespace,
+                    revision=item.revision - 1,
+                    timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
+                )
+            report.recovered_releases.append(f"{item.namespace}/{item.release}")
+        except HelmError as exc:
+            report.errors.append(f"{item.namespace}/{item.release}: {exc.message}")
+
+
 def redispatch_orphaned_runs(*, now: datetime | None = None) -> list[int]:
     """Send queued runs again when they never reached the broker or their message was lost."""
     now = now or timezone.now()

@@ -203,6 +203,7 @@ def test_orchestrator_cluster_role_grants_exactly_the_listed_verbs(manifests: li
 
     assert rule_grants(role["rules"]) == {
         ("", "namespaces"): {"create", "get", "list", "watch", "patch", "delete"},
+        ("", "nodes"): {"get", "list", "watch"},
         ("rbac.authorization.k8s.io", "clusterroles"): {"bind"},
         ("rbac.authorization.k8s.io", "rolebindings"): {"create", "get", "delete"},
     }
