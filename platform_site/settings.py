@@ -445,6 +445,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=30)
+# How long a ready store's workload may stay not-ready (a rollout, a restart) before the store is
+# marked degraded by the fleet watcher (stores/fleet.py).
+STORE_DEGRADE_AFTER_SECONDS = env.int("STORE_DEGRADE_AFTER_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "reap-and-reconcile": {"task": "provisioning.tasks.reconcile", "schedule": float(RECONCILE_INTERVAL)},
 }

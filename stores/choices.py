@@ -17,6 +17,7 @@ class StoreStatus(models.TextChoices):
     REQUESTED = "requested", "Requested"  # accepted; a provisioning run is queued
     PROVISIONING = "provisioning", "Provisioning"  # a worker is creating namespace, secret and release
     READY = "ready", "Ready"  # the release is deployed and the store answers at its URL
+    DEGRADED = "degraded", "Degraded"  # was ready; a workload stopped being ready (status_reason: why)
     FAILED = "failed", "Failed"  # the last provision or teardown failed; status_reason says why
     DELETING = "deleting", "Deleting"  # teardown is queued or running
     DELETED = "deleted", "Deleted"  # release, namespace and volumes are gone; the name is free again
@@ -30,7 +31,9 @@ STORE_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     # DELETING from PROVISIONING: a merchant may delete while the install still runs; teardown waits.
     StoreStatus.PROVISIONING: frozenset({StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETING}),
     # REQUESTED from READY: the reconciler re-provisions a store whose release or namespace vanished.
-    StoreStatus.READY: frozenset({StoreStatus.DELETING, StoreStatus.REQUESTED}),
+    StoreStatus.READY: frozenset({StoreStatus.DELETING, StoreStatus.REQUESTED, StoreStatus.DEGRADED}),
+    # The watcher moves a store between READY and DEGRADED as its workloads' readiness changes.
+    StoreStatus.DEGRADED: frozenset({StoreStatus.READY, StoreStatus.DELETING, StoreStatus.REQUESTED}),
     StoreStatus.FAILED: frozenset({StoreStatus.REQUESTED, StoreStatus.DELETING}),
     StoreStatus.DELETING: frozenset({StoreStatus.DELETED, StoreStatus.FAILED}),
     StoreStatus.DELETED: frozenset(),
@@ -41,3 +44,7 @@ class StoreEventKind(models.TextChoices):
     TRANSITION = "transition", "Status change"  # old_status -> new_status
     STEP = "step", "Provisioning step"  # namespace, secret, helm install, ... inside a status
     AUDIT = "audit", "Audit"  # a person did something sensitive, e.g. revealed credentials
+
+
+# A store that is up (its release deployed): credentials may be revealed, the watcher follows its health.
+STORE_RUNNING_STATUSES = frozenset({StoreStatus.READY, StoreStatus.DEGRADED})

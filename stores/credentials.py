@@ -15,7 +15,7 @@ from urllib3.exceptions import HTTPError
 from platform_site.errors import ApplicationError
 from provisioning import cluster
 from provisioning.cluster_access import ClusterAccess, ClusterNotConfigured
-from stores.choices import StoreEventKind, StoreStatus
+from stores.choices import STORE_RUNNING_STATUSES, StoreEventKind
 from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
 from stores.models import Store
 from stores.transitions import store_record_event
@@ -49,7 +49,7 @@ def store_credentials_reveal(
     *, store: Store, actor: Any, access: ClusterAccess | None = None
 ) -> StoreCredentials:
     """Read the store's admin credentials from its Secret and write an audit event. Ready stores only."""
-    if store.status != StoreStatus.READY:
+    if store.status not in STORE_RUNNING_STATUSES:
         raise CredentialsUnavailable(
             f"Credentials are available once the store is ready; it is {store.status}."
         )

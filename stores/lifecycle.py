@@ -37,7 +37,7 @@ from provisioning.services import (
     provisioning_runs_cancel_queued,
     worker_identity,
 )
-from stores.choices import Engine, StoreEventKind, StoreStatus
+from stores.choices import STORE_RUNNING_STATUSES, Engine, StoreEventKind, StoreStatus
 from stores.exceptions import (
     EngineUnavailable,
     InvalidStoreState,
@@ -406,17 +406,40 @@ def store_run_interrupted(*, run: ProvisioningRun) -> None:
     store_attempt_failed(run=run, failure=Failure(run.error, transient=True), actor_label="reaper")
 
 
-def store_drifted(*, store_id: int, missing: str) -> bool:
-    """A ready store whose `missing` (namespace, helm release) vanished is provisioned again."""
+def store_drifted(*, store_id: int, missing: str, actor_label: str = "reconciler") -> bool:
+    """A running store whose `missing` (namespace, helm release) vanished is provisioned again."""
     with transaction.atomic():
         if store_transition(
             store_id=store_id,
             to=StoreStatus.REQUESTED,
             reason=f"The store's {missing} vanished from the cluster; re-provisioning.",
-            actor_label="reconciler",
-            only_from=[StoreStatus.READY],
+            actor_label=actor_label,
+            only_from=STORE_RUNNING_STATUSES,
         ):
             cluster_id = Store.objects.filter(pk=store_id).values_list("cluster_id", flat=True).first()
             provisioning_run_create(store_id=store_id, kind=RunKind.PROVISION, cluster_id=cluster_id)
             return True
     return False
+
+
+def store_degraded(*, store_id: int, reason: str) -> bool:
+    """A ready store one of whose workloads stopped being ready: degraded, with the cluster's words.
+    Kubernetes restarts what it can; the store is not re-provisioned for this."""
+    return store_transition(
+        store_id=store_id,
+        to=StoreStatus.DEGRADED,
+        reason=f"Not all of the store's workloads are ready: {reason}",
+        actor_label="watcher",
+        only_from=[StoreStatus.READY],
+    )
+
+
+def store_recovered(*, store_id: int) -> bool:
+    """A degraded store whose workloads are all ready again."""
+    return store_transition(
+        store_id=store_id,
+        to=StoreStatus.READY,
+        reason="All of the store's workloads are ready again.",
+        actor_label="watcher",
+        only_from=[StoreStatus.DEGRADED],
+    )

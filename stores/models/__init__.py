@@ -1,6 +1,7 @@
 """The stores app's models, one module per concern; every model is importable from here."""
 
 from stores.models.access import ApiTokenScope, EmailVerification, IdempotencyKey
+from stores.models.observation import StoreObservation
 from stores.models.store import Store, StoreEvent
 from stores.models.tenancy import Membership, Plan, PlanResources, Tenant
 
@@ -13,5 +14,6 @@ __all__ = [
     "PlanResources",
     "Store",
     "StoreEvent",
+    "StoreObservation",
     "Tenant",
 ]

@@ -136,6 +136,59 @@ def worker_environment(kube_api: Any, helm_binary: Path | str, **overrides: str)
     return env
 
 
+class WatcherProcess:
+    """`manage.py watch_clusters` as its own process, like the platform chart's watcher Deployment."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "watch_clusters"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self._log.close()
+
+
+@pytest.fixture
+def start_watcher(tmp_path: Path) -> Iterator[Callable[..., WatcherProcess]]:
+    """Start the fleet watcher: `start_watcher(cluster, **env)` (the cluster the default points at)."""
+    started: list[WatcherProcess] = []
+
+    def start(kube_api: Any, **env: str) -> WatcherProcess:
+        watcher = WatcherProcess(
+            worker_environment(kube_api, "helm", **env), tmp_path / f"watcher-{len(started)}.log"
+        )
+        started.append(watcher)
+        wait_for(
+            lambda: "watching clusters" in watcher.log or watcher.process.poll() is not None,
+            timeout=30,
+            what="the watcher to start",
+        )
+        if watcher.process.poll() is not None:
+            pytest.fail(f"the watcher exited early:\n{watcher.log[-3000:]}")
+        return watcher
+
+    yield start
+    for watcher in started:
+        watcher.stop()
+
+
 def purge_broker() -> None:
     """Drop messages left by earlier tests (their runs no longer exist)."""
     from platform_site.celery import app
