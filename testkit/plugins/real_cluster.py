@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import urllib.error
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from localcluster import BinariesMissing, ClusterBinaries, LocalCluster
-from localcluster.cluster import NEVER_READY_LABEL
+from localcluster.cluster import NEVER_READY_LABEL, FakeNode
 
 REAL_LAYERS = ("real_cluster", "real_node", "netpol")
 MANAGED_NAMESPACES = "app.kubernetes.io/managed-by=store-platform"
@@ -56,9 +57,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(f"real-cluster layer: {count} tests skipped: {problem}", yellow=True)
 
 
-def _new_cluster(work_dir: Path, name: str) -> LocalCluster:
+def _new_cluster(work_dir: Path, name: str, **options: Any) -> LocalCluster:
     try:
-        return LocalCluster(work_dir, name=name)
+        return LocalCluster(work_dir, name=name, **options)
     except BinariesMissing as exc:
         if _in_ci():
             pytest.fail(f"CI=true and {exc}")
@@ -107,4 +108,25 @@ def fresh_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         cluster.stop()
 
 
-__all__ = ["NEVER_READY_LABEL", "clean_store_namespaces"]
+@pytest.fixture
+def start_clusters(tmp_path: Path) -> Iterator[Callable[..., list[LocalCluster]]]:
+    """More control planes of this test's own, `start_clusters(nodes_a, nodes_b, ...)`: one cluster per
+    tuple of kwok nodes, all stopped afterwards (for tests of several clusters at once)."""
+    started: list[LocalCluster] = []
+
+    def start(*node_sets: tuple[FakeNode, ...]) -> list[LocalCluster]:
+        made = []
+        for nodes in node_sets:
+            index = len(started)
+            cluster = _new_cluster(tmp_path / f"cluster-{index}", f"fleet-{index}", nodes=nodes)
+            started.append(cluster)
+            cluster.start()
+            made.append(cluster)
+        return made
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+__all__ = ["NEVER_READY_LABEL", "FakeNode", "clean_store_namespaces"]
