@@ -64,13 +64,20 @@ def test_stores_spread_by_capacity_and_an_unreachable_cluster_holds_up_no_other(
     start_watcher(cluster)
     for row in rows.values():
         wait_for(lambda row=row: _measured(row), timeout=30, what=f"{row.name}'s capacity")
-    assert (rows["small"].allocatable_cpu_millicores, rows["large"].allocatable_cpu_millicores) == (4000, 8000)
+    assert (rows["small"].allocatable_cpu_millicores, rows["large"].allocatable_cpu_millicores) == (
+        4000,
+        8000,
+    )
 
-    stores = [store_create(tenant=tenant, name=unique_name("fleet"), engine="woocommerce")[0] for _ in range(4)]
+    stores = [
+        store_create(tenant=tenant, name=unique_name("fleet"), engine="woocommerce")[0] for _ in range(4)
+    ]
     # Least loaded first, ties to the one with more room: large, small, large, large.
     assert [store.cluster.name for store in stores] == ["large", "small", "large", "large"]
     for store in stores:
-        wait_for(lambda store=store: status_of(store) == StoreStatus.READY, timeout=180, what=f"{store} ready")
+        wait_for(
+            lambda store=store: status_of(store) == StoreStatus.READY, timeout=180, what=f"{store} ready"
+        )
     for store in stores:
         local = small if store.cluster.name == "small" else large
         assert local.get("namespaces", store.namespace) is not None
@@ -90,7 +97,9 @@ def test_stores_spread_by_capacity_and_an_unreachable_cluster_holds_up_no_other(
         # Work on the others goes on: a new store lands on the small cluster and becomes ready.
         during, _ = store_create(tenant=tenant, name=unique_name("during"), engine="woocommerce")
         assert during.cluster.name == "small"
-        wait_for(lambda: status_of(during) == StoreStatus.READY, timeout=180, what="a store created meanwhile")
+        wait_for(
+            lambda: status_of(during) == StoreStatus.READY, timeout=180, what="a store created meanwhile"
+        )
         # Now small is full, large is away and the last one drains: refused, with the reason.
         with pytest.raises(NoClusterHasRoom, match="none has room for it"):
             store_create(tenant=tenant, name=unique_name("nowhere"), engine="woocommerce")
