@@ -138,6 +138,7 @@ def test_expected_objects_are_rendered(manifests: list[dict[str, Any]]) -> None:
         ("Deployment", "platform-web"),
         ("Deployment", "platform-worker"),
         ("Deployment", "platform-beat"),
+        ("Deployment", "platform-watcher"),
         ("Job", "platform-migrate"),
         ("StatefulSet", "platform-postgres"),
         ("StatefulSet", "platform-redis"),
@@ -520,6 +521,25 @@ def test_beat_is_one_replica_recreated(manifests: list[dict[str, Any]]) -> None:
     ]
 
 
+def test_the_fleet_watcher_is_one_recreated_process_with_the_workers_account(
+    manifests: list[dict[str, Any]],
+) -> None:
+    watcher = find(manifests, "Deployment", "platform-watcher")
+    spec = pod_spec(watcher)
+
+    assert watcher["spec"]["replicas"] == 1
+    assert watcher["spec"]["strategy"] == {"type": "Recreate"}
+    assert spec["containers"][0]["command"] == ["python", "manage.py", "watch_clusters"]
+    # It reads what the worker's RBAC allows, so it needs the worker's token, not the web's.
+    assert spec["serviceAccountName"] == SERVICE_ACCOUNT
+    assert spec["automountServiceAccountToken"] is True
+    # It writes observations to the platform's database: its pods are let in there.
+    [policy] = [p for p in by_kind(manifests, "NetworkPolicy") if p["metadata"]["name"] == "platform-postgres"]
+    [peer] = policy["spec"]["ingress"][0]["from"]
+    [expression] = peer["podSelector"]["matchExpressions"]
+    assert "watcher" in expression["values"]
+
+
 def test_worker_concurrency_comes_from_values(manifests: list[dict[str, Any]], env: str) -> None:
     values = yaml.safe_load(VALUES_FILES[env].read_text())
     command = pod_spec(find(manifests, "Deployment", "platform-worker"))["containers"][0]["command"]
@@ -549,7 +569,7 @@ def test_web_runs_gunicorn_with_health_probes(manifests: list[dict[str, Any]]) -
 
 def test_every_container_is_non_root_with_resources(manifests: list[dict[str, Any]]) -> None:
     pods = [(m["metadata"]["name"], pod_spec(m)) for m in manifests if pod_spec(m) is not None]
-    assert len(pods) == 6
+    assert len(pods) == 7
     for name, spec in pods:
         assert spec["securityContext"]["runAsNonRoot"] is True, name
         assert spec["securityContext"]["runAsUser"] > 0, name
@@ -565,7 +585,7 @@ def test_every_container_is_non_root_with_resources(manifests: list[dict[str, An
 
 def test_cpu_requests_follow_the_environment(manifests: list[dict[str, Any]], env: str) -> None:
     expected = "500m" if env == "prod" else "100m"
-    app = ("platform-web", "platform-worker", "platform-beat")
+    app = ("platform-web", "platform-worker", "platform-beat", "platform-watcher")
 
     for name in app:
         spec = pod_spec(find(manifests, "Deployment", name))
