@@ -12,7 +12,7 @@ import time
 
 from bench.environment import configure_environment, flush_redis, machine_description, reset_database
 
-BENCHMARKS = ("provision_overhead", "concurrency", "list_scaling", "redaction")
+BENCHMARKS = ("provision_overhead", "concurrency", "list_scaling", "redaction", "api_burst")
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from bench import concurrency, list_scaling, provision_overhead, redaction
+    from bench import api_burst, concurrency, list_scaling, provision_overhead, redaction
     from bench.environment import real_cluster_available
 
     targets = [target for target in args.targets.split(",") if target]
@@ -79,6 +79,8 @@ def main() -> None:
             ]
         elif name == "redaction":
             runs.append((name, redaction.run))
+        elif name == "api_burst":
+            runs.append((name, api_burst.run))
         else:
             runs.append((name, lambda: list_scaling.run(tuple(int(size) for size in args.sizes.split(",")))))
     for label, benchmark in runs:

@@ -534,7 +534,9 @@ def test_the_fleet_watcher_is_one_recreated_process_with_the_workers_account(
     assert spec["serviceAccountName"] == SERVICE_ACCOUNT
     assert spec["automountServiceAccountToken"] is True
     # It writes observations to the platform's database: its pods are let in there.
-    [policy] = [p for p in by_kind(manifests, "NetworkPolicy") if p["metadata"]["name"] == "platform-postgres"]
+    [policy] = [
+        p for p in by_kind(manifests, "NetworkPolicy") if p["metadata"]["name"] == "platform-postgres"
+    ]
     [peer] = policy["spec"]["ingress"][0]["from"]
     [expression] = peer["podSelector"]["matchExpressions"]
     assert "watcher" in expression["values"]
@@ -561,6 +563,8 @@ def test_web_runs_gunicorn_with_health_probes(manifests: list[dict[str, Any]]) -
     host = find(manifests, "Ingress", "platform-web")["spec"]["rules"][0]["host"]
 
     assert container["command"][:2] == ["gunicorn", "platform_site.wsgi"]
+    # Warmed once in the master and forked: the first request on each worker is as fast as the rest.
+    assert "--preload" in container["command"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):

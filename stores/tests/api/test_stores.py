@@ -39,6 +39,19 @@ def test_create_is_accepted_with_the_store_and_its_queued_run(api, tenant):
     assert "namespace" not in body and "tenant" not in body
 
 
+def test_a_create_never_touches_the_kubernetes_client(api, monkeypatch):
+    # The request path writes rows and enqueues; only the worker talks to a cluster. A client made
+    # here (even an idle one) would cost the request its setup and tie the web tier to the cluster.
+    def refuse(*args, **kwargs):
+        raise AssertionError("the request path made a Kubernetes API client")
+
+    monkeypatch.setattr("kubernetes.client.ApiClient.__init__", refuse)
+
+    response = api.post(STORES, {"name": "no-cluster-call", "engine": "woocommerce"}, format="json")
+
+    assert response.status_code == 202, response.json()
+
+
 def test_repeating_a_create_returns_the_existing_store_with_200(api):
     first = api.post(STORES, {"name": "twice", "engine": "medusa"}, format="json")
     second = api.post(STORES, {"name": "twice", "engine": "medusa"}, format="json")
