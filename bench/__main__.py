@@ -12,7 +12,14 @@ import time
 
 from bench.environment import configure_environment, flush_redis, machine_description, reset_database
 
-BENCHMARKS = ("provision_overhead", "concurrency", "list_scaling", "redaction", "api_burst")
+BENCHMARKS = (
+    "provision_overhead",
+    "concurrency",
+    "list_scaling",
+    "redaction",
+    "api_burst",
+    "fleet_reconcile",
+)
 
 
 def main() -> None:
@@ -50,7 +57,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from bench import api_burst, concurrency, list_scaling, provision_overhead, redaction
+    from bench import api_burst, concurrency, fleet_reconcile, list_scaling, provision_overhead, redaction
     from bench.environment import real_cluster_available
 
     targets = [target for target in args.targets.split(",") if target]
@@ -81,6 +88,11 @@ def main() -> None:
             runs.append((name, redaction.run))
         elif name == "api_burst":
             runs.append((name, api_burst.run))
+        elif name == "fleet_reconcile":
+            if missing:
+                print(f"fleet_reconcile skipped: {missing}")
+                continue
+            runs.append((name, fleet_reconcile.run))
         else:
             runs.append((name, lambda: list_scaling.run(tuple(int(size) for size in args.sizes.split(",")))))
     for label, benchmark in runs:
