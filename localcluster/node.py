@@ -60,6 +60,20 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops
 HOSTPATH_PROVISIONER_DIR = "/tmp/hostpath_pv/"
 # Pods of the charts must land on the real node, never on a kwok node where nothing runs.
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+CGROUP_MOUNTS = Path("/proc/self/mountinfo")
+
+
+def cgroup_mounts() -> list[Path]:
+    """The mount points of this machine's cgroup hierarchies: the v1 ones (cpu, memory, pids, ...) and,
+    on a hybrid host like this one, the v2 mount beside them, where runc also places each container."""
+    points = []
+    with contextlib.suppress(OSError):
+        for line in CGROUP_MOUNTS.read_text().splitlines():
+            fields = line.split()
+            separator = fields.index("-")
+            if fields[separator + 1] in {"cgroup", "cgroup2"}:
+                points.append(Path(fields[4]))
+    return points
 
 
 class NodeUnavailable(RuntimeError):
@@ -236,6 +250,10 @@ class RealNode:
         self.name = name
         self.images = images
         self.network = network or NodeNetwork.for_directory(self.work_dir)
+        # A kubelet removes every pod cgroup under its root that is not one of its own pods, killing
+        # the processes in it: two nodes on one machine (two test runs at once) sharing the default
+        # /kubepods would kill each other's containers. Each node gets a root of its own.
+        self.cgroup_root = f"/{self.network.namespace}"
         self.logs = self.work_dir / "logs"
         self.containerd_socket = self.work_dir / "containerd" / "containerd.sock"
         self.components: dict[str, Component] = {}
@@ -261,6 +279,7 @@ class RealNode:
             self.components["containerd"] = self._containerd()
             self._timed("containerd", lambda: self.components["containerd"].start(timeout=timeout))
             self._timed("image import", self._import_images)
+            self._create_cgroup_root()
             self.components["kubelet"] = self._kubelet(cluster)
             self._timed("kubelet", lambda: self.components["kubelet"].start(timeout=timeout))
             self.components["kube-proxy"] = self._kube_proxy(cluster)
@@ -301,6 +320,7 @@ class RealNode:
         if "containerd" in self.components:
             self.components["containerd"].stop()
         self._kill_shims()
+        self._remove_cgroup_root()
         self._unmount_leftovers()
         for key, value in self._saved_sysctls.items():
             with contextlib.suppress(OSError):
@@ -464,6 +484,7 @@ imports = []
                     # The machine's cgroups are v1 (a v2 mount holds no controllers) and PID 1 is not
                     # systemd; kubelet >= 1.35 refuses v1 unless told otherwise.
                     "cgroupDriver": "cgroupfs",
+                    "cgroupRoot": self.cgroup_root,
                     "failCgroupV1": False,
                     # Without CAP_SYS_RESOURCE the kubelet cannot lower its own OOM score.
                     "oomScoreAdj": 0,
@@ -595,6 +616,28 @@ imports = []
         )
         tasks = [line.split() for line in self._ctr("tasks", "list", timeout=10).splitlines()[1:]]
         return [images.get(task[0], "?") for task in tasks if task[-1] == "RUNNING"]
+
+    def _create_cgroup_root(self) -> None:
+        # The kubelet refuses a cgroupRoot that does not exist in every hierarchy. A new cpuset cgroup
+        # starts with no CPUs and no memory nodes, and no task can join it until it has some.
+        for mount in cgroup_mounts():
+            root = mount / self.cgroup_root.lstrip("/")
+            root.mkdir(exist_ok=True)
+            for key in ("cpuset.cpus", "cpuset.mems"):
+                if (root / key).exists() and not (root / key).read_text().strip():
+                    (root / key).write_text((mount / key).read_text())
+
+    def _remove_cgroup_root(self) -> None:
+        # Only empty cgroups can be removed, deepest first; anything still running keeps its own.
+        for mount in cgroup_mounts():
+            root = mount / self.cgroup_root.lstrip("/")
+            if not root.is_dir():
+                continue
+            for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            with contextlib.suppress(OSError):
+                root.rmdir()
 
     # ---- cleanup -----------------------------------------------------------------------------------
 
