@@ -738,10 +738,16 @@ def real_node_cluster(
 def coredns_manifests() -> list[dict[str, Any]]:
     """CoreDNS serving cluster.local from the Kubernetes API, as a Deployment behind the kube-dns
     Service at DNS_SERVICE_IP. No `forward` (the host's resolver is a private address pods must not
-    use) and so no `loop` plugin either. It listens on 1053 so it runs as non-root with no capability,
-    under Pod Security `restricted`; the Service maps port 53 to it."""
+    use) and so no `loop` plugin either.
+
+    It listens on port 53 itself, as CoreDNS does in k3s and kubeadm clusters: a NetworkPolicy port is
+    the pod's port, after the Service's translation, so the charts' `allow-dns` (UDP and TCP 53 to
+    kube-dns) would block a CoreDNS behind `targetPort: 1053` on an enforcing node. It still runs as
+    uid 65532 with no capability, under Pod Security `restricted`: the pod's own network namespace lets
+    unprivileged processes bind from port 53 up (`net.ipv4.ip_unprivileged_port_start`, a sysctl the
+    kubelet and Pod Security allow)."""
     labels = {"k8s-app": "kube-dns"}
-    corefile = f""".:1053 {{
+    corefile = f""".:53 {{
     errors
     health :8080
     ready :8181
@@ -812,6 +818,7 @@ def coredns_manifests() -> list[dict[str, Any]]:
                             "runAsUser": 65532,
                             "runAsGroup": 65532,
                             "seccompProfile": {"type": "RuntimeDefault"},
+                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}],
                         },
                         "containers": [
                             {
@@ -820,8 +827,8 @@ def coredns_manifests() -> list[dict[str, Any]]:
                                 "imagePullPolicy": "Never",
                                 "args": ["-conf", "/etc/coredns/Corefile"],
                                 "ports": [
-                                    {"name": "dns", "containerPort": 1053, "protocol": "UDP"},
-                                    {"name": "dns-tcp", "containerPort": 1053, "protocol": "TCP"},
+                                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
                                 ],
                                 "readinessProbe": {
                                     "httpGet": {"path": "/ready", "port": 8181},
@@ -858,8 +865,8 @@ def coredns_manifests() -> list[dict[str, Any]]:
                 "selector": labels,
                 "clusterIP": DNS_SERVICE_IP,
                 "ports": [
-                    {"name": "dns", "port": 53, "targetPort": 1053, "protocol": "UDP"},
-                    {"name": "dns-tcp", "port": 53, "targetPort": 1053, "protocol": "TCP"},
+                    {"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "targetPort": 53, "protocol": "TCP"},
                 ],
             },
         },
