@@ -491,6 +491,17 @@ imports = []
                     "clusterDNS": [DNS_SERVICE_IP],
                     "clusterDomain": CLUSTER_DOMAIN,
                     "resolvConf": str(self.work_dir / "resolv.conf"),
+                    # The node's disk is the whole machine's, shared with caches and builds: the
+                    # default thresholds (15% of it free for images, 10% for the node) put a build VM
+                    # whose disk is 85% used under disk pressure, and the kubelet then evicts the pods
+                    # under test. Absolute floors keep eviction for a disk that is really full.
+                    "evictionHard": {
+                        "memory.available": "100Mi",
+                        "nodefs.available": "1Gi",
+                        "imagefs.available": "1Gi",
+                        "nodefs.inodesFree": "5%",
+                        "imagefs.inodesFree": "5%",
+                    },
                     # Nothing that is collected can be pulled back: there is no registry.
                     "imageGCHighThresholdPercent": 100,
                     "imageGCLowThresholdPercent": 99,
