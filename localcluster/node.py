@@ -60,6 +60,20 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops
 HOSTPATH_PROVISIONER_DIR = "/tmp/hostpath_pv/"
 # Pods of the charts must land on the real node, never on a kwok node where nothing runs.
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+CGROUP_MOUNTS = Path("/proc/self/mountinfo")
+
+
+def cgroup_mounts() -> list[Path]:
+    """The mount points of this machine's cgroup hierarchies: the v1 ones (cpu, memory, pids, ...) and,
+    on a hybrid host like this one, the v2 mount beside them, where runc also places each container."""
+    points = []
+    with contextlib.suppress(OSError):
+        for line in CGROUP_MOUNTS.read_text().splitlines():
+            fields = line.split()
+            separator = fields.index("-")
+            if fields[separator + 1] in {"cgroup", "cgroup2"}:
+                points.append(Path(fields[4]))
+    return points
 
 
 class NodeUnavailable(RuntimeError):
@@ -236,6 +250,10 @@ class RealNode:
         self.name = name
         self.images = images
         self.network = network or NodeNetwork.for_directory(self.work_dir)
+        # A kubelet removes every pod cgroup under its root that is not one of its own pods, killing
+        # the processes in it: two nodes on one machine (two test runs at once) sharing the default
+        # /kubepods would kill each other's containers. Each node gets a root of its own.
+        self.cgroup_root = f"/{self.network.namespace}"
         self.logs = self.work_dir / "logs"
         self.containerd_socket = self.work_dir / "containerd" / "containerd.sock"
         self.components: dict[str, Component] = {}
@@ -261,6 +279,7 @@ class RealNode:
             self.components["containerd"] = self._containerd()
             self._timed("containerd", lambda: self.components["containerd"].start(timeout=timeout))
             self._timed("image import", self._import_images)
+            self._create_cgroup_root()
             self.components["kubelet"] = self._kubelet(cluster)
             self._timed("kubelet", lambda: self.components["kubelet"].start(timeout=timeout))
             self.components["kube-proxy"] = self._kube_proxy(cluster)
@@ -301,6 +320,7 @@ class RealNode:
         if "containerd" in self.components:
             self.components["containerd"].stop()
         self._kill_shims()
+        self._remove_cgroup_root()
         self._unmount_leftovers()
         for key, value in self._saved_sysctls.items():
             with contextlib.suppress(OSError):
@@ -464,12 +484,24 @@ imports = []
                     # The machine's cgroups are v1 (a v2 mount holds no controllers) and PID 1 is not
                     # systemd; kubelet >= 1.35 refuses v1 unless told otherwise.
                     "cgroupDriver": "cgroupfs",
+                    "cgroupRoot": self.cgroup_root,
                     "failCgroupV1": False,
                     # Without CAP_SYS_RESOURCE the kubelet cannot lower its own OOM score.
                     "oomScoreAdj": 0,
                     "clusterDNS": [DNS_SERVICE_IP],
                     "clusterDomain": CLUSTER_DOMAIN,
                     "resolvConf": str(self.work_dir / "resolv.conf"),
+                    # The node's disk is the whole machine's, shared with caches and builds: the
+                    # default thresholds (15% of it free for images, 10% for the node) put a build VM
+                    # whose disk is 85% used under disk pressure, and the kubelet then evicts the pods
+                    # under test. Absolute floors keep eviction for a disk that is really full.
+                    "evictionHard": {
+                        "memory.available": "100Mi",
+                        "nodefs.available": "1Gi",
+                        "imagefs.available": "1Gi",
+                        "nodefs.inodesFree": "5%",
+                        "imagefs.inodesFree": "5%",
+                    },
                     # Nothing that is collected can be pulled back: there is no registry.
                     "imageGCHighThresholdPercent": 100,
                     "imageGCLowThresholdPercent": 99,
@@ -596,6 +628,28 @@ imports = []
         tasks = [line.split() for line in self._ctr("tasks", "list", timeout=10).splitlines()[1:]]
         return [images.get(task[0], "?") for task in tasks if task[-1] == "RUNNING"]
 
+    def _create_cgroup_root(self) -> None:
+        # The kubelet refuses a cgroupRoot that does not exist in every hierarchy. A new cpuset cgroup
+        # starts with no CPUs and no memory nodes, and no task can join it until it has some.
+        for mount in cgroup_mounts():
+            root = mount / self.cgroup_root.lstrip("/")
+            root.mkdir(exist_ok=True)
+            for key in ("cpuset.cpus", "cpuset.mems"):
+                if (root / key).exists() and not (root / key).read_text().strip():
+                    (root / key).write_text((mount / key).read_text())
+
+    def _remove_cgroup_root(self) -> None:
+        # Only empty cgroups can be removed, deepest first; anything still running keeps its own.
+        for mount in cgroup_mounts():
+            root = mount / self.cgroup_root.lstrip("/")
+            if not root.is_dir():
+                continue
+            for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            with contextlib.suppress(OSError):
+                root.rmdir()
+
     # ---- cleanup -----------------------------------------------------------------------------------
 
     def _kill_containers(self) -> None:
@@ -695,10 +749,16 @@ def real_node_cluster(
 def coredns_manifests() -> list[dict[str, Any]]:
     """CoreDNS serving cluster.local from the Kubernetes API, as a Deployment behind the kube-dns
     Service at DNS_SERVICE_IP. No `forward` (the host's resolver is a private address pods must not
-    use) and so no `loop` plugin either. It listens on 1053 so it runs as non-root with no capability,
-    under Pod Security `restricted`; the Service maps port 53 to it."""
+    use) and so no `loop` plugin either.
+
+    It listens on port 53 itself, as CoreDNS does in k3s and kubeadm clusters: a NetworkPolicy port is
+    the pod's port, after the Service's translation, so the charts' `allow-dns` (UDP and TCP 53 to
+    kube-dns) would block a CoreDNS behind `targetPort: 1053` on an enforcing node. It still runs as
+    uid 65532 with no capability, under Pod Security `restricted`: the pod's own network namespace lets
+    unprivileged processes bind from port 53 up (`net.ipv4.ip_unprivileged_port_start`, a sysctl the
+    kubelet and Pod Security allow)."""
     labels = {"k8s-app": "kube-dns"}
-    corefile = f""".:1053 {{
+    corefile = f""".:53 {{
     errors
     health :8080
     ready :8181
@@ -769,6 +829,7 @@ def coredns_manifests() -> list[dict[str, Any]]:
                             "runAsUser": 65532,
                             "runAsGroup": 65532,
                             "seccompProfile": {"type": "RuntimeDefault"},
+                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}],
                         },
                         "containers": [
                             {
@@ -777,8 +838,8 @@ def coredns_manifests() -> list[dict[str, Any]]:
                                 "imagePullPolicy": "Never",
                                 "args": ["-conf", "/etc/coredns/Corefile"],
                                 "ports": [
-                                    {"name": "dns", "containerPort": 1053, "protocol": "UDP"},
-                                    {"name": "dns-tcp", "containerPort": 1053, "protocol": "TCP"},
+                                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
                                 ],
                                 "readinessProbe": {
                                     "httpGet": {"path": "/ready", "port": 8181},
@@ -815,8 +876,8 @@ def coredns_manifests() -> list[dict[str, Any]]:
                 "selector": labels,
                 "clusterIP": DNS_SERVICE_IP,
                 "ports": [
-                    {"name": "dns", "port": 53, "targetPort": 1053, "protocol": "UDP"},
-                    {"name": "dns-tcp", "port": 53, "targetPort": 1053, "protocol": "TCP"},
+                    {"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "targetPort": 53, "protocol": "TCP"},
                 ],
             },
         },

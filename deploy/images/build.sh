@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds every container image the charts and the real node run, with no registry and no Docker:
 # a Debian base from debootstrap, stand-ins tagged with the upstream names the Dockerfiles and charts
-# use, the platform and Medusa images from their Dockerfiles, the pause image from Kubernetes' source
-# and CoreDNS from deploy/node. See README.md beside this file for what each image is.
+# use, the platform and Medusa images from their Dockerfiles, the pause image from Kubernetes' source,
+# CoreDNS from deploy/node and the NetworkPolicy tests' probe from deploy/netpol. See README.md beside
+# this file for what each image is.
 #
 #   sudo bash deploy/images/build.sh            # every image
 #   sudo bash deploy/images/build.sh redis ...  # only the ones named (and what they are built on)
@@ -177,9 +178,10 @@ declare -A image_ref=(
   [medusa]=docker.io/library/medusa-store:2.21.2-1
   [pause]=localhost/pause:3.10.2
   [coredns]=localhost/coredns:v1.14.7
+  [probe]=localhost/netpol-probe:1
 )
 # The longest builds last, so that the images the real node needs are ready even if one of them fails.
-order=(debian pause coredns redis python node postgres mariadb wordpress wordpress-cli platform medusa)
+order=(debian pause coredns probe redis python node postgres mariadb wordpress wordpress-cli platform medusa)
 declare -A parent_of=(
   [python]=debian [node]=debian [postgres]=debian [redis]=debian [mariadb]=debian [wordpress]=debian
   [wordpress-cli]=debian [platform]=python [medusa]=node
@@ -289,6 +291,13 @@ build_coredns() {
     --entrypoint '["/coredns"]' --port 53/udp --port 53/tcp --user 65532:65532
 }
 
+build_probe() {
+  # The NetworkPolicy tests' probe (deploy/netpol/probe): one static binary, run as any uid.
+  local binary="$root/.tools/netpol/probe"
+  bash "$root/deploy/netpol/build.sh" probe >/dev/null
+  build_from_scratch probe "$binary" /probe "probe" --entrypoint '["/probe"]' --user 65532:65532
+}
+
 build_one() {
   case "$1" in
     debian) build_debian ;;
@@ -296,6 +305,7 @@ build_one() {
     platform) build_platform ;;
     pause) build_pause ;;
     coredns) build_coredns ;;
+    probe) build_probe ;;
     medusa)
       bud_image medusa "${image_ref[medusa]}" "$root/deploy/medusa/Dockerfile" "$root/deploy/medusa" node \
         --dockerignore "$root/deploy/medusa/.dockerignore" -- ;;

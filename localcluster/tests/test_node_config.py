@@ -45,7 +45,13 @@ def test_coredns_serves_the_cluster_domain_only_and_fits_pod_security_restricted
     [container] = pod["containers"]
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    assert all(port["containerPort"] > 1024 for port in container["ports"])
+    # Port 53 in the pod itself, as in k3s: NetworkPolicies match the pod's port, and the charts'
+    # allow-dns admits 53 only. Bound with no capability, through the pod's own sysctl.
+    assert {(p["containerPort"], p["protocol"]) for p in container["ports"]} == {(53, "UDP"), (53, "TCP")}
+    assert {(p["port"], p["targetPort"]) for p in manifests["Service"]["spec"]["ports"]} == {(53, 53)}
+    assert ".:53 {" in corefile
+    assert {"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"} in pod["securityContext"]["sysctls"]
+    assert "add" not in container["securityContext"]["capabilities"]
 
 
 def test_the_image_index_lists_only_archives_that_exist(tmp_path: Path):
