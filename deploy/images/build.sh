@@ -174,7 +174,7 @@ declare -A image_ref=(
   [wordpress]=docker.io/library/wordpress:6.8.2-php8.3-apache
   [wordpress-cli]=docker.io/library/wordpress:cli-2.12.0-php8.3
   [platform]=docker.io/library/orchestrator:local
-  [medusa]=docker.io/library/medusa-store:2.21.2-1
+  [medusa]=docker.io/library/medusa-store:2.21.2-2
   [pause]=localhost/pause:3.10.2
   [coredns]=localhost/coredns:v1.14.7
 )
