@@ -58,6 +58,11 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops
 # 0750 directory here; non-root pods (every database of the charts) cannot write it, and hostPath
 # volumes ignore fsGroup. k3s' local-path provisioner, which the charts target, creates them 0777.
 HOSTPATH_PROVISIONER_DIR = "/tmp/hostpath_pv/"
+# Where the cgroup hierarchies are mounted (v1 controllers, and the v2 mount holding hugetlb). Each
+# node's kubelet gets a cgroup root of its own in them: a kubelet removes every pod cgroup under its
+# root that it does not know, so two nodes sharing the default /kubepods (two test runs at once,
+# seen here) kill each other's containers.
+CGROUP_MOUNTS = Path("/sys/fs/cgroup")
 # Pods of the charts must land on the real node, never on a kwok node where nothing runs.
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 
@@ -257,6 +262,7 @@ class RealNode:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._write_identities(cluster)
         self._saved_sysctls = {key: Path("/proc/sys", key).read_text().strip() for key in KUBELET_SYSCTLS}
+        self._create_cgroup_root()
         try:
             self.components["containerd"] = self._containerd()
             self._timed("containerd", lambda: self.components["containerd"].start(timeout=timeout))
@@ -301,6 +307,7 @@ class RealNode:
         if "containerd" in self.components:
             self.components["containerd"].stop()
         self._kill_shims()
+        self._remove_cgroup_root()
         self._unmount_leftovers()
         for key, value in self._saved_sysctls.items():
             with contextlib.suppress(OSError):
@@ -478,6 +485,7 @@ imports = []
                     "maxPods": 110,
                     # Container logs stay with the node, not in the host's /var/log/pods.
                     "podLogsDir": str(self.work_dir / "pod-logs"),
+                    "cgroupRoot": self.cgroup_root,
                 }
             )
         )
@@ -595,6 +603,42 @@ imports = []
         )
         tasks = [line.split() for line in self._ctr("tasks", "list", timeout=10).splitlines()[1:]]
         return [images.get(task[0], "?") for task in tasks if task[-1] == "RUNNING"]
+
+    # ---- cgroups -----------------------------------------------------------------------------------
+
+    @property
+    def cgroup_root(self) -> str:
+        """This node's cgroup root (the kubelet's cgroupRoot): its pods live under <root>/kubepods."""
+        return f"/{self.network.namespace}"
+
+    def _cgroup_hierarchies(self) -> list[Path]:
+        return sorted(
+            path for path in CGROUP_MOUNTS.iterdir() if path.is_dir() and (path / "cgroup.procs").exists()
+        )
+
+    def _create_cgroup_root(self) -> None:
+        # The kubelet refuses a cgroupRoot that does not exist in every hierarchy it checks.
+        for hierarchy in self._cgroup_hierarchies():
+            root = hierarchy / self.cgroup_root.lstrip("/")
+            root.mkdir(exist_ok=True)
+            if hierarchy.name == "cpuset":
+                # A new v1 cpuset starts with no CPUs and no memory nodes: nothing could run in it.
+                for key in ("cpuset.cpus", "cpuset.mems"):
+                    if not (root / key).read_text().strip():
+                        (root / key).write_text((hierarchy / key).read_text())
+
+    def _remove_cgroup_root(self) -> None:
+        # Deepest first: a cgroup directory can only be removed once it has no children (and no tasks,
+        # which stop() has killed by now).
+        for hierarchy in self._cgroup_hierarchies():
+            root = hierarchy / self.cgroup_root.lstrip("/")
+            if not root.is_dir():
+                continue
+            for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            with contextlib.suppress(OSError):
+                root.rmdir()
 
     # ---- cleanup -----------------------------------------------------------------------------------
 
