@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from bench.environment import Process, free_port, peak_rss_mib, percentile
 from bench.fixtures import bench_plan
+from provisioning.clusters import cluster_default
 from stores.choices import MembershipRole, StoreEventKind, StoreStatus
 from stores.models import Membership, Store, StoreEvent, Tenant
 from stores.permissions import access_for_user
@@ -42,13 +43,14 @@ def _seed_tenants() -> list[Tenant]:
 
 def _seed_stores(tenants: list[Tenant], start: int, stop: int) -> None:
     now = timezone.now()
+    cluster = cluster_default()
     batch: list[Store] = []
     for index in range(start, stop):
         name = f"list-{index:06d}"
         status = STATUSES[index % len(STATUSES)]
         batch.append(
             Store(
-                tenant=tenants[index % TENANTS], name=name, engine="woocommerce" if index % 3 else "medusa",
+                tenant=tenants[index % TENANTS], cluster=cluster, name=name, engine="woocommerce" if index % 3 else "medusa",
                 status=status, namespace=f"store-{name}", release_name=name,
                 host=f"{name}.127.0.0.1.nip.io", ready_at=now if status == StoreStatus.READY else None,
             )

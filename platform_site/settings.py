@@ -387,6 +387,9 @@ STORE_CREDENTIALS_READER_CLUSTER_ROLE = env.str(
 # helm binary: HELM_BINARY, else `helm` on PATH, else the pinned one in .tools/bin (see HelmClient).
 HELM_BINARY = env.str("HELM_BINARY", default="")
 TOOLS_BIN_DIR = BASE_DIR / ".tools" / "bin"
+# Fernet key sealing stored cluster kubeconfigs (provisioning/credential_box.py); required in production
+# once a cluster with stored credentials exists. Locally a key is derived from SECRET_KEY.
+CLUSTER_CREDENTIALS_KEY = env.str("CLUSTER_CREDENTIALS_KEY", default="")
 # Set by `make demo`: every page says the cluster is simulated.
 CLUSTER_IS_SIMULATED = env.bool("CLUSTER_IS_SIMULATED", default=False)
 # Set by `make demo` on the real control plane of `make cluster`: its nodes are kwok's, no pods run.

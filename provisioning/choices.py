@@ -26,3 +26,21 @@ RUN_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     RunStatus.FAILED: frozenset(),
     RunStatus.CANCELLED: frozenset(),
 }
+
+
+class ClusterConnection(models.TextChoices):
+    AMBIENT = "ambient", "The platform's own kubeconfig or in-cluster account"  # KUBECONFIG / in-cluster
+    KUBECONFIG = "kubeconfig", "A kubeconfig stored sealed"  # pasted by staff, kept encrypted
+
+
+class ClusterHealth(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"  # never checked since it was added
+    HEALTHY = "healthy", "Healthy"  # the apiserver answered the last check or watch
+    UNREACHABLE = "unreachable", "Unreachable"  # the last checks failed; health_reason says how
+
+
+CLUSTER_ALLOWED_HEALTH_TRANSITIONS: dict[str, frozenset[str]] = {
+    ClusterHealth.UNKNOWN: frozenset({ClusterHealth.HEALTHY, ClusterHealth.UNREACHABLE}),
+    ClusterHealth.HEALTHY: frozenset({ClusterHealth.UNREACHABLE}),
+    ClusterHealth.UNREACHABLE: frozenset({ClusterHealth.HEALTHY}),
+}

@@ -3,16 +3,43 @@ Kubernetes client and helm. Shared by the executor, the reconciler and credentia
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import yaml
 from django.conf import settings
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from provisioning.helm import HelmClient, HelmInvocation
+
+if TYPE_CHECKING:
+    from provisioning.models import Cluster
+
+# helm reads a kubeconfig from a file: a stored cluster's, opened, is written here (0700 directory,
+# 0600 files) for the life of the process and removed when it exits.
+_KUBECONFIG_DIR: Path | None = None
+
+
+def _private_kubeconfig_file(cluster_id: int, text: str) -> str:
+    global _KUBECONFIG_DIR
+    if _KUBECONFIG_DIR is None:
+        _KUBECONFIG_DIR = Path(tempfile.mkdtemp(prefix="cluster-kubeconfigs-"))
+        atexit.register(shutil.rmtree, _KUBECONFIG_DIR, True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = _KUBECONFIG_DIR / f"cluster-{cluster_id}-{digest}.yaml"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+    return str(path)
 
 
 class ClusterNotConfigured(Exception):
@@ -73,6 +100,35 @@ class ClusterAccess:
             kube_context=settings.KUBE_CONTEXT or None,
             on_invocation=on_invocation,
         )
+
+    @classmethod
+    def for_cluster(cls, cluster: Cluster) -> ClusterAccess:
+        """How to reach one Cluster row: the ambient kubeconfig or in-cluster account for the
+        default kind, else its sealed kubeconfig, opened in memory for the client."""
+        from provisioning.choices import ClusterConnection
+        from provisioning.credential_box import unseal
+
+        if cluster.connection == ClusterConnection.AMBIENT:
+            return cls()
+        text = unseal(cluster.kubeconfig_sealed)
+        kubeconfig = yaml.safe_load(text)
+        context = cluster.context or None
+        cluster_id = cluster.pk
+
+        def api_client() -> client.ApiClient:
+            try:
+                return config.new_client_from_config_dict(kubeconfig, context=context)
+            except (ConfigException, OSError, KeyError) as exc:
+                raise ClusterNotConfigured(f"cluster {cluster.name}'s kubeconfig is unusable: {exc}") from exc
+
+        def helm(on_invocation: Callable[[HelmInvocation], None]) -> HelmClient:
+            return HelmClient(
+                kubeconfig=_private_kubeconfig_file(cluster_id, text),
+                kube_context=context,
+                on_invocation=on_invocation,
+            )
+
+        return cls(api_client_factory=api_client, helm_factory=helm)
 
     def configured(self) -> bool:
         """False only when the default access has no kubeconfig and no in-cluster service account:

@@ -1,4 +1,4 @@
-"""Provisioning attempts and the external calls each one made."""
+"""The clusters stores run on, provisioning attempts and the external calls each one made."""
 
 from __future__ import annotations
 
@@ -6,13 +6,84 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from provisioning.choices import RunKind, RunStatus
+from provisioning.choices import ClusterConnection, ClusterHealth, RunKind, RunStatus
+
+
+class Cluster(models.Model):
+    """One Kubernetes cluster stores can be placed on. `health` changes only through
+    `provisioning.clusters.cluster_health_transition`; credentials are stored sealed, never in plain text."""
+
+    name = models.SlugField(max_length=63, unique=True)
+    region = models.CharField(
+        max_length=63, blank=True, default="", help_text="e.g. eu-west; matched to a tenant's preference."
+    )
+    labels = models.JSONField(default=dict, blank=True)
+    connection = models.CharField(
+        max_length=12, choices=ClusterConnection.choices, default=ClusterConnection.AMBIENT
+    )
+    kubeconfig_sealed = models.TextField(
+        blank=True, default="", help_text="The kubeconfig, encrypted (credential_box)."
+    )
+    context = models.CharField(
+        max_length=253, blank=True, default="", help_text="kubeconfig context; empty: its current one."
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="The ambient cluster of single-cluster set-ups."
+    )
+    draining = models.BooleanField(
+        default=False, help_text="No new store is placed here; existing ones stay."
+    )
+    helm_concurrency = models.PositiveIntegerField(
+        default=4, help_text="Most helm runs at once on this cluster."
+    )
+    health = models.CharField(max_length=12, choices=ClusterHealth.choices, default=ClusterHealth.UNKNOWN)
+    health_reason = models.TextField(blank=True, default="")
+    health_changed_at = models.DateTimeField(null=True, blank=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    allocatable_cpu_millicores = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Sum over its Ready, schedulable nodes; empty until measured."
+    )
+    allocatable_memory_mib = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_cluster"
+            ),
+            models.CheckConstraint(
+                condition=Q(connection=ClusterConnection.AMBIENT) | ~Q(kubeconfig_sealed=""),
+                name="stored_connection_has_credentials",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClusterEvent(models.Model):
+    """One change of a cluster's health, with the reason."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="events")
+    old_health = models.CharField(max_length=12, choices=ClusterHealth.choices)
+    new_health = models.CharField(max_length=12, choices=ClusterHealth.choices)
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.cluster}: {self.old_health} → {self.new_health}"
 
 
 class ProvisioningRun(models.Model):
     """One attempt to provision or tear down one store. A retry is a new row; history is never reset."""
 
     store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="runs")
+    # Where the run acts (its store's cluster when created): the per-cluster helm cap counts these.
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
     kind = models.CharField(max_length=12, choices=RunKind.choices)
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
     attempt = models.PositiveIntegerField(help_text="1 for the first run of this kind for this store.")

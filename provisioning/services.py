@@ -28,7 +28,7 @@ from provisioning.choices import (
     RunKind,
     RunStatus,
 )
-from provisioning.models import CommandRecord, ProvisioningRun
+from provisioning.models import Cluster, CommandRecord, ProvisioningRun
 from provisioning.redaction import clean_output, redact
 
 # The Celery task that executes runs, by its registered name: the task lives with the store's
@@ -57,7 +57,12 @@ def run_transition(*, run_id: int, to: RunStatus, **fields: Any) -> bool:
 
 
 def provisioning_run_create(
-    *, store_id: int, kind: RunKind, requested_by: Any = None, countdown: float | None = None
+    *,
+    store_id: int,
+    kind: RunKind,
+    cluster_id: int | None,
+    requested_by: Any = None,
+    countdown: float | None = None,
 ) -> ProvisioningRun:
     """Store a queued run and dispatch it to a worker once the caller's transaction commits.
 
@@ -67,6 +72,7 @@ def provisioning_run_create(
     attempt = ProvisioningRun.objects.filter(store_id=store_id, kind=kind).count() + 1
     run = ProvisioningRun.objects.create(
         store_id=store_id,
+        cluster_id=cluster_id,
         kind=kind,
         attempt=attempt,
         celery_task_id=str(uuid.uuid4()),
@@ -144,7 +150,8 @@ def provisioning_run_claim(
     """Claim a queued run for this worker in one short transaction.
 
     Claims are serialised (advisory lock) and at most one run of a store runs at a time, so helm never
-    runs twice at once on one release and PROVISIONING_CONCURRENCY holds. `admit` is called inside the
+    runs twice at once on one release, PROVISIONING_CONCURRENCY holds across the platform and each
+    cluster's helm_concurrency on that cluster. `admit` is called inside the
     same transaction, after those checks, to let the run's owner lock its row and agree or refuse.
     """
     now = timezone.now()
@@ -155,11 +162,15 @@ def provisioning_run_claim(
         _serialise_claims()
         if ProvisioningRun.objects.filter(store_id=run.store_id, status=RunStatus.RUNNING).exists():
             return ClaimResult(ClaimStatus.BUSY, reason="another run of this store is in progress")
-        if (
-            ProvisioningRun.objects.filter(status=RunStatus.RUNNING).count()
-            >= settings.PROVISIONING_CONCURRENCY
-        ):
+        running = ProvisioningRun.objects.filter(status=RunStatus.RUNNING)
+        if running.count() >= settings.PROVISIONING_CONCURRENCY:
             return ClaimResult(ClaimStatus.BUSY, reason="PROVISIONING_CONCURRENCY helm runs are in progress")
+        if run.cluster_id is not None:
+            cap = Cluster.objects.filter(pk=run.cluster_id).values_list("helm_concurrency", flat=True).first()
+            if cap is not None and running.filter(cluster_id=run.cluster_id).count() >= cap:
+                return ClaimResult(
+                    ClaimStatus.BUSY, reason="the cluster's helm_concurrency runs are in progress"
+                )
         admission = admit(run)
         if not admission.start:
             run_transition(run_id=run.pk, to=RunStatus.CANCELLED, error=f"Not started: {admission.reason}")

@@ -11,7 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -20,9 +20,20 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from platform_site.errors import ApplicationError
-from provisioning.models import ProvisioningRun
+from provisioning.cluster_access import ClusterAccess
+from provisioning.clusters import (
+    cluster_check,
+    cluster_create,
+    cluster_record_check,
+    cluster_replace_credentials,
+    cluster_set_draining,
+    kubeconfig_check,
+)
+from provisioning.models import Cluster, ProvisioningRun
+from stores.choices import STORE_TERMINAL_STATUSES
 from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import Membership, Plan, PlanResources, Store, StoreEvent, Tenant
+from stores.placement import cluster_loads
 from stores.presentation import STATUS_COLOURS
 
 
@@ -148,10 +159,10 @@ class StoreAddForm(forms.ModelForm):
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
-    list_display = ("name", "tenant", "engine", "badge", "age", "last_event")
-    list_filter = ("status", "engine", "tenant__plan")
+    list_display = ("name", "tenant", "engine", "badge", "cluster", "age", "last_event")
+    list_filter = ("status", "engine", "cluster", "tenant__plan")
     search_fields = ("name", "tenant__name", "tenant__slug")
-    list_select_related = ("tenant",)
+    list_select_related = ("tenant", "cluster")
     raw_id_fields = ("tenant", "created_by")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
@@ -286,3 +297,142 @@ class StoreEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ClusterAdminForm(forms.ModelForm):
+    """Adding a cluster: its kubeconfig is pasted once, sealed by the service and never shown again."""
+
+    kubeconfig = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
+        required=False,
+        help_text="Paste the cluster's kubeconfig to add or replace its credentials; it is stored sealed "
+        "and never displayed. Leave empty to keep the stored one.",
+    )
+
+    class Meta:
+        model = Cluster
+        fields = ("name", "region", "labels", "context", "helm_concurrency", "draining")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        kubeconfig = cleaned.get("kubeconfig")
+        if self.instance.pk is None and not kubeconfig:
+            raise ValidationError("A new cluster needs its kubeconfig.")
+        if kubeconfig:
+            try:
+                kubeconfig_check(kubeconfig, cleaned.get("context", ""))
+            except ApplicationError as exc:
+                raise ValidationError(exc.message) from exc
+        return cleaned
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    form = ClusterAdminForm
+    list_display = (
+        "name",
+        "region",
+        "health_badge",
+        "draining",
+        "store_count",
+        "capacity",
+        "health_checked_at",
+    )
+    list_filter = ("health", "draining", "region")
+    search_fields = ("name", "region")
+    actions = ["drain", "undrain", "check_now"]
+    readonly_fields = (
+        "connection",
+        "is_default",
+        "health",
+        "health_reason",
+        "health_changed_at",
+        "health_checked_at",
+        "allocatable_cpu_millicores",
+        "allocatable_memory_mib",
+    )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        editable = ["name", "region", "labels", "context", "helm_concurrency", "draining"]
+        if obj is None or not obj.is_default:
+            editable.append("kubeconfig")
+        return (*editable, *self.readonly_fields) if obj is not None else editable
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Cluster]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(live_stores=Count("stores", filter=~Q(stores__status__in=STORE_TERMINAL_STATUSES)))
+        )
+
+    def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
+        # The form checked the kubeconfig; the services seal it.
+        kubeconfig, context = form.cleaned_data.get("kubeconfig"), form.cleaned_data.get("context", "")
+        if not change:
+            created = cluster_create(
+                name=obj.name,
+                kubeconfig=kubeconfig,
+                context=context,
+                region=obj.region,
+                labels=obj.labels,
+                helm_concurrency=obj.helm_concurrency,
+            )
+            obj.pk = created.pk
+            obj.refresh_from_db()
+            return
+        obj.save(update_fields=["name", "region", "labels", "context", "helm_concurrency", "draining"])
+        if kubeconfig:
+            cluster_replace_credentials(cluster=obj, kubeconfig=kubeconfig, context=context)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or not obj.stores.exists()  # a cluster with stores is drained, not deleted
+
+    @admin.display(description="Health", ordering="health")
+    def health_badge(self, cluster: Cluster) -> str:
+        return format_html('<span title="{}">{}</span>', cluster.health_reason, cluster.get_health_display())
+
+    @admin.display(description="Stores", ordering="live_stores")
+    def store_count(self, cluster: Cluster) -> int:
+        return getattr(cluster, "live_stores", 0)
+
+    @admin.display(description="Placed quota / allocatable")
+    def capacity(self, cluster: Cluster) -> str:
+        load = next((load for load in cluster_loads() if load.cluster.pk == cluster.pk), None)
+        if (
+            load is None
+            or cluster.allocatable_cpu_millicores is None
+            or cluster.allocatable_memory_mib is None
+        ):
+            return "not measured yet"
+        return (
+            f"CPU {load.cpu_millicores / 1000:g}/{cluster.allocatable_cpu_millicores / 1000:g}, "
+            f"memory {load.memory_mib / 1024:.1f}/{cluster.allocatable_memory_mib / 1024:.1f} GiB"
+        )
+
+    @admin.action(description="Drain: place no new store here", permissions=["change"])
+    def drain(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
+        for cluster in queryset:
+            cluster_set_draining(cluster=cluster, draining=True)
+        self.message_user(
+            request, f"{queryset.count()} cluster(s) draining; their stores stay.", messages.SUCCESS
+        )
+
+    @admin.action(description="Open for new stores again", permissions=["change"])
+    def undrain(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
+        for cluster in queryset:
+            cluster_set_draining(cluster=cluster, draining=False)
+        self.message_user(request, f"{queryset.count()} cluster(s) open for new stores.", messages.SUCCESS)
+
+    @admin.action(description="Check health and capacity now", permissions=["change"])
+    def check_now(self, request: HttpRequest, queryset: QuerySet[Cluster]) -> None:
+        for cluster in queryset:
+            try:
+                check = cluster_check(access=ClusterAccess.for_cluster(cluster))
+            except ApplicationError as exc:
+                self.message_user(request, f"{cluster.name}: {exc.message}", messages.WARNING)
+                continue
+            cluster_record_check(cluster=cluster, check=check)
+            level = messages.SUCCESS if check.reachable else messages.WARNING
+            self.message_user(
+                request, f"{cluster.name}: {'reachable' if check.reachable else check.reason}", level
+            )

@@ -18,11 +18,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from provisioning.choices import RunKind
+from provisioning.choices import ClusterHealth, RunKind
 from provisioning.cluster_access import ClusterAccess
+from provisioning.credential_box import SealedCredentialsUnreadable
 from provisioning.executor import ExecutionResult, Outcome, StepCallback, release_install, release_teardown
 from provisioning.failure_reasons import Failure
-from provisioning.models import ProvisioningRun
+from provisioning.models import Cluster, ProvisioningRun
 from provisioning.recording import RunRecorder, with_database_retry
 from provisioning.retry_policy import automatic_retry
 from provisioning.services import (
@@ -46,6 +47,7 @@ from stores.exceptions import (
 )
 from stores.launch_guards import email_verification_require, platform_capacity_require
 from stores.models import Store, StoreEvent, Tenant
+from stores.placement import store_place
 from stores.release import PlanMissesEngine, release_spec_for, teardown_spec_for
 from stores.selectors import tenant_live_store_count
 from stores.transitions import store_record_event, store_transition
@@ -101,10 +103,12 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
         existing = store_create_check(tenant=locked_tenant, name=name, engine=engine)
         if existing is not None:
             return existing, False
+        cluster = store_place(tenant=locked_tenant, engine=engine)
         try:
             with transaction.atomic():
                 store = Store.objects.create(
                     tenant=locked_tenant,
+                    cluster=cluster,
                     name=name,
                     engine=engine,
                     namespace=namespace_for_store(name),
@@ -126,7 +130,9 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
             reason="Store requested.",
             actor=store.created_by,
         )
-        provisioning_run_create(store_id=store.pk, kind=RunKind.PROVISION, requested_by=actor)
+        provisioning_run_create(
+            store_id=store.pk, kind=RunKind.PROVISION, cluster_id=cluster.pk, requested_by=actor
+        )
     return store, True
 
 
@@ -163,7 +169,9 @@ def store_request_teardown(*, store: Store, actor: Any = None) -> Store:
             store_id=locked.pk, kind=RunKind.PROVISION, reason="Cancelled: teardown was requested."
         )
         if not provisioning_run_active_exists(store_id=locked.pk, kind=RunKind.TEARDOWN):
-            provisioning_run_create(store_id=locked.pk, kind=RunKind.TEARDOWN, requested_by=actor)
+            provisioning_run_create(
+                store_id=locked.pk, kind=RunKind.TEARDOWN, cluster_id=locked.cluster_id, requested_by=actor
+            )
     locked.refresh_from_db()
     return locked
 
@@ -186,7 +194,9 @@ def store_retry(*, store: Store, actor: Any = None) -> ProvisioningRun:
             else (StoreStatus.REQUESTED, "Provisioning retried.")
         )
         store_transition(store_id=locked.pk, to=target, reason=reason, actor=actor)
-        return provisioning_run_create(store_id=locked.pk, kind=kind, requested_by=actor)
+        return provisioning_run_create(
+            store_id=locked.pk, kind=kind, cluster_id=locked.cluster_id, requested_by=actor
+        )
 
 
 # ---- what the worker does --------------------------------------------------------------------------
@@ -210,7 +220,16 @@ class RunResult:
 
 def store_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> RunResult:
     """Claim and execute one run. Safe to call twice for the same run: the second call is a no-op."""
-    access = access or ClusterAccess()
+    cluster = Cluster.objects.filter(runs__pk=run_id).first()
+    if access is None:
+        if cluster is not None and cluster.health == ClusterHealth.UNREACHABLE:
+            # Its cluster does not answer: the run waits, spending no attempt and no helm slot, so
+            # work on the other clusters goes on.
+            return RunResult(RunOutcome.WAITING_FOR_CLUSTER, f"cluster {cluster.name} is unreachable")
+        try:
+            access = ClusterAccess.for_cluster(cluster) if cluster is not None else ClusterAccess()
+        except SealedCredentialsUnreadable as exc:
+            return _fail_unreachable_credentials(run_id, exc.message)
     if not access.configured():
         # No kubeconfig and no in-cluster account: the store stays requested, with no attempt spent
         # and no event written, until a cluster is configured.
@@ -240,6 +259,18 @@ def store_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> Ru
     )
     return _settle(
         run, result, recorder, succeeded_status=StoreStatus.DELETED, from_status=StoreStatus.DELETING
+    )
+
+
+def _fail_unreachable_credentials(run_id: int, reason: str) -> RunResult:
+    # Staff must paste the kubeconfig again: a permanent failure of this attempt, with that reason.
+    claim = store_run_claim(run_id=run_id, worker=worker_identity())
+    if claim.status is not ClaimStatus.CLAIMED or claim.run is None:
+        return RunResult(
+            RunOutcome.BUSY if claim.status is ClaimStatus.BUSY else RunOutcome.SKIPPED, claim.reason
+        )
+    return store_attempt_failed(
+        run=claim.run, failure=Failure(reason, transient=False), recorder=RunRecorder(claim.run.pk)
     )
 
 
@@ -359,7 +390,10 @@ def store_attempt_failed(
             ):
                 # A new run row per attempt: history is never reset.
                 provisioning_run_create(
-                    store_id=run.store_id, kind=RunKind(run.kind), countdown=decision.delay_seconds
+                    store_id=run.store_id,
+                    kind=RunKind(run.kind),
+                    cluster_id=run.cluster_id,
+                    countdown=decision.delay_seconds,
                 )
 
     with_database_retry(move)
@@ -382,6 +416,7 @@ def store_drifted(*, store_id: int, missing: str) -> bool:
             actor_label="reconciler",
             only_from=[StoreStatus.READY],
         ):
-            provisioning_run_create(store_id=store_id, kind=RunKind.PROVISION)
+            cluster_id = Store.objects.filter(pk=store_id).values_list("cluster_id", flat=True).first()
+            provisioning_run_create(store_id=store_id, kind=RunKind.PROVISION, cluster_id=cluster_id)
             return True
     return False

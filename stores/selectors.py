@@ -34,7 +34,7 @@ def store_list_for_tenant(*, tenant: Tenant, include_deleted: bool = False) -> Q
 def store_get_for_tenant(*, tenant: Tenant, name: str) -> Store | None:
     """The tenant's live store with this name, else its most recently deleted one (so a merchant can
     still see how a teardown ended); None for any other tenant's store."""
-    stores = Store.objects.filter(tenant=tenant, name=name).select_related("tenant__plan")
+    stores = Store.objects.filter(tenant=tenant, name=name).select_related("tenant__plan", "cluster")
     live = stores.exclude(status=StoreStatus.DELETED).first()
     return live or stores.order_by("-deleted_at", "-id").first()
 

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from platform_site.errors import ApplicationError
 from platform_site.security import client_ip
+from provisioning.choices import ClusterHealth
 from stores.choices import Engine, StoreStatus
 from stores.credentials import store_credentials_reveal
 from stores.engines import ENGINE_CATALOGUE, engine_spec
@@ -332,6 +333,7 @@ def _detail_context(store: Store) -> dict[str, Any]:
         "changing": is_changing(store.status),
         "failure": failure_in_plain_words(store.status_reason) if store.status == StoreStatus.FAILED else "",
         "admin_url": store_admin_url(store),
+        "cluster_unreachable": store.cluster.health == ClusterHealth.UNREACHABLE,
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from provisioning.choices import ClusterHealth
 from provisioning.models import ProvisioningRun
 from stores.choices import Engine, StoreStatus
 from stores.models import Plan, Store, StoreEvent
@@ -79,6 +80,9 @@ class RunSerializer(serializers.ModelSerializer):
 class StoreSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:store-detail", lookup_field="name")
     latest_run = serializers.SerializerMethodField()
+    cluster = serializers.SerializerMethodField(
+        help_text="Where the store runs, and whether that cluster answers."
+    )
 
     class Meta:
         model = Store
@@ -94,8 +98,20 @@ class StoreSerializer(serializers.ModelSerializer):
             "ready_at",
             "deleted_at",
             "latest_run",
+            "cluster",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "reachable": {"type": "boolean"}},
+            "required": ["name", "reachable"],
+        }
+    )
+    def get_cluster(self, store: Store) -> dict[str, Any]:
+        # Reachable unless its last check failed: the store's own status is kept while it is away.
+        return {"name": store.cluster.name, "reachable": store.cluster.health != ClusterHealth.UNREACHABLE}
 
     @extend_schema_field(RunSerializer(allow_null=True))
     def get_latest_run(self, store: Store) -> dict[str, Any] | None:

@@ -122,11 +122,15 @@ class StoreViewSet(
         # Detail routes see deleted stores too, so a merchant can read how a teardown ended.
         include_deleted = self.action != "list" or wanted.get("status") == StoreStatus.DELETED
         stores = store_list_for_tenant(tenant=self.get_tenant(), include_deleted=include_deleted)
-        return stores.filter(**wanted).prefetch_related(
-            Prefetch(
-                "runs",
-                queryset=ProvisioningRun.objects.order_by("-created_at", "-id"),
-                to_attr="runs_newest_first",
+        return (
+            stores.filter(**wanted)
+            .select_related("cluster")
+            .prefetch_related(
+                Prefetch(
+                    "runs",
+                    queryset=ProvisioningRun.objects.order_by("-created_at", "-id"),
+                    to_attr="runs_newest_first",
+                )
             )
         )
 

@@ -14,6 +14,8 @@ class Store(models.Model):
     """One shop: one namespace, one helm release. `status` changes only through `store_transition`."""
 
     tenant = models.ForeignKey("stores.Tenant", on_delete=models.PROTECT, related_name="stores")
+    # Where it was placed at creation (stores.placement); a store never moves on its own.
+    cluster = models.ForeignKey("provisioning.Cluster", on_delete=models.PROTECT, related_name="stores")
     name = models.CharField(max_length=STORE_NAME_MAX_LENGTH, validators=[validate_store_name])
     engine = models.CharField(max_length=20, choices=Engine.choices)
     status = models.CharField(max_length=20, choices=StoreStatus.choices, default=StoreStatus.REQUESTED)

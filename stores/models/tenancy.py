@@ -69,6 +69,9 @@ class Tenant(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="tenants")
+    region = models.CharField(
+        max_length=63, blank=True, default="", help_text="Preferred cluster region; empty: any cluster."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from provisioning.choices import RunKind, RunStatus
+from provisioning.clusters import cluster_default
 from provisioning.models import ProvisioningRun
 from provisioning.services import run_transition
 from stores.choices import Engine, MembershipRole, StoreEventKind, StoreStatus
@@ -123,6 +124,7 @@ class StoreFactory(factory.django.DjangoModelFactory):
         model = Store
 
     tenant = factory.SubFactory(TenantFactory)
+    cluster = factory.LazyFunction(cluster_default)
     name = factory.Sequence(lambda n: f"shop-{n:04d}")
     engine = Engine.WOOCOMMERCE
     namespace = factory.LazyAttribute(lambda store: namespace_for_store(store.name))
@@ -151,7 +153,7 @@ class StoreFactory(factory.django.DjangoModelFactory):
             new_status=StoreStatus.REQUESTED,
             reason="Store requested.",
         )
-        provision = ProvisioningRunFactory(store=store)
+        provision = ProvisioningRunFactory(store=store, cluster=store.cluster)
         for step in STATUS_PATHS[target]:
             if step == StoreStatus.PROVISIONING:
                 run_transition(
@@ -165,7 +167,7 @@ class StoreFactory(factory.django.DjangoModelFactory):
             elif step == StoreStatus.FAILED:
                 run_transition(run_id=provision.pk, to=RunStatus.FAILED, error=reason or "helm timed out")
             elif step == StoreStatus.DELETING:
-                teardown = ProvisioningRunFactory(store=store, kind=RunKind.TEARDOWN)
+                teardown = ProvisioningRunFactory(store=store, cluster=store.cluster, kind=RunKind.TEARDOWN)
             elif step == StoreStatus.DELETED:
                 run_transition(run_id=teardown.pk, to=RunStatus.RUNNING, started_at=timezone.now())
                 run_transition(run_id=teardown.pk, to=RunStatus.SUCCEEDED)

@@ -57,7 +57,7 @@ def test_provision_then_teardown(engine, helm_binary, kube_api, tenant, owner, t
     assert labels["app.kubernetes.io/managed-by"] == "store-platform"
     assert labels["platform.example/store"] == store.name
     assert labels["platform.example/tenant"] == tenant.slug
-    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"  # the default since issue 15
     for kind in ["networkpolicies", "resourcequotas", "limitranges", "deployments", "services", "ingresses"]:
         assert kube_api.objects(kind, store.namespace), f"no {kind} in {store.namespace}"
     quota = kube_api.objects("resourcequotas", store.namespace)[0]

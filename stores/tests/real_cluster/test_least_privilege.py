@@ -55,7 +55,7 @@ def _reprovision(store: Store) -> None:
         assert store_transition(
             store_id=store.pk, to=StoreStatus.REQUESTED, reason="upgrade", only_from=[StoreStatus.READY]
         )
-        provisioning_run_create(store_id=store.pk, kind=RunKind.PROVISION)
+        provisioning_run_create(store_id=store.pk, kind=RunKind.PROVISION, cluster_id=store.cluster_id)
 
 
 def test_a_worker_with_only_the_platform_token_runs_the_whole_lifecycle(
