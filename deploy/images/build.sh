@@ -2,7 +2,7 @@
 # Builds every container image the charts and the real node run, with no registry and no Docker:
 # a Debian base from debootstrap, stand-ins tagged with the upstream names the Dockerfiles and charts
 # use, the platform and Medusa images from their Dockerfiles, the pause image from Kubernetes' source
-# and CoreDNS from deploy/node. See README.md beside this file for what each image is.
+# and CoreDNS and Traefik from deploy/node. See README.md beside this file for what each image is.
 #
 #   sudo bash deploy/images/build.sh            # every image
 #   sudo bash deploy/images/build.sh redis ...  # only the ones named (and what they are built on)
@@ -130,6 +130,8 @@ export_image() {
   mv "$archive.partial" "$archive"
   built_total=$((built_total + 1))
   echo "images: built $ref in $((SECONDS - started)) s ($(du -m "$archive" | cut -f1) MB, key $key)"
+  # What each archive cost to build (the real-node tests report the cold build time from it).
+  printf '%s\t%s\t%s\t%s\n' "$ref" "$key" "$((SECONDS - started))" "$(date -u +%FT%TZ)" >>"$cache_dir/build-times.tsv"
 }
 
 # reuse NAME REF KEY: true (and says so) when the archive for KEY exists.
@@ -177,9 +179,10 @@ declare -A image_ref=(
   [medusa]=docker.io/library/medusa-store:2.21.2-2
   [pause]=localhost/pause:3.10.2
   [coredns]=localhost/coredns:v1.14.7
+  [traefik]=localhost/traefik:v3.6.12
 )
 # The longest builds last, so that the images the real node needs are ready even if one of them fails.
-order=(debian pause coredns redis python node postgres mariadb wordpress wordpress-cli platform medusa)
+order=(debian pause coredns traefik redis python node postgres mariadb wordpress wordpress-cli platform medusa)
 declare -A parent_of=(
   [python]=debian [node]=debian [postgres]=debian [redis]=debian [mariadb]=debian [wordpress]=debian
   [wordpress-cli]=debian [platform]=python [medusa]=node
@@ -289,6 +292,17 @@ build_coredns() {
     --entrypoint '["/coredns"]' --port 53/udp --port 53/tcp --user 65532:65532
 }
 
+build_traefik() {
+  # The ingress controller of the real node (localcluster/ingress.py), as k3s ships it; uid 65532,
+  # listening on unprivileged ports (the pod maps host port 80 to it).
+  local binary="$root/.tools/node/traefik"
+  if [ ! -x "$binary" ]; then
+    bash "$root/deploy/node/build.sh" traefik
+  fi
+  build_from_scratch traefik "$binary" /traefik "traefik" \
+    --entrypoint '["/traefik"]' --port 8000/tcp --user 65532:65532
+}
+
 build_one() {
   case "$1" in
     debian) build_debian ;;
@@ -296,6 +310,7 @@ build_one() {
     platform) build_platform ;;
     pause) build_pause ;;
     coredns) build_coredns ;;
+    traefik) build_traefik ;;
     medusa)
       bud_image medusa "${image_ref[medusa]}" "$root/deploy/medusa/Dockerfile" "$root/deploy/medusa" node \
         --dockerignore "$root/deploy/medusa/.dockerignore" -- ;;
