@@ -480,6 +480,16 @@ imports = []
                     # Nothing that is collected can be pulled back: there is no registry.
                     "imageGCHighThresholdPercent": 100,
                     "imageGCLowThresholdPercent": 99,
+                    # The node shares the host's disk with everything else on the machine: the default
+                    # percentages (imagefs 15 %) of a large disk put it under disk pressure with tens of
+                    # GB free, and it evicted the platform's pods (seen with 35 GB free of 252 GB).
+                    # Absolute floors evict only when the disk is really nearly full.
+                    "evictionHard": {
+                        "memory.available": "100Mi",
+                        "nodefs.available": "2Gi",
+                        "imagefs.available": "2Gi",
+                        "nodefs.inodesFree": "5%",
+                    },
                     "failSwapOn": False,
                     "serializeImagePulls": False,
                     "maxPods": 110,
@@ -698,13 +708,16 @@ def real_node_cluster(
     images: tuple[str, ...] = (),
     kwok_nodes: tuple[str, ...] = ("kwok-node-1",),
     timeout: float = 180,
+    ingress: bool = False,
 ) -> Iterator[tuple[LocalCluster, RealNode]]:
     """A control plane whose apiserver the node can reach, a real node running `images`, and kwok
-    nodes beside it, tainted so that pods without a toleration land on the real node. Everything
-    (processes, containers, mounts, the network namespace) is gone when the block ends."""
+    nodes beside it, tainted so that pods without a toleration land on the real node; with `ingress`,
+    Traefik too (localcluster.ingress), on the node's port 80. Everything (processes, containers,
+    mounts, the network namespace) is gone when the block ends."""
     from localcluster.cluster import FakeNode, LocalCluster
+    from localcluster.ingress import TRAEFIK_IMAGE, deploy_traefik
 
-    node = RealNode(work_dir / "node", images=images)
+    node = RealNode(work_dir / "node", images=(*images, TRAEFIK_IMAGE) if ingress else images)
 
     # A SIGTERM (a timeout, a stopped CI run) must still tear the node down: its processes run in
     # sessions of their own and would outlive this one, with its mounts and namespace.
@@ -726,6 +739,8 @@ def real_node_cluster(
     try:
         cluster.start(timeout=timeout)
         node.start(cluster, timeout=timeout)
+        if ingress:
+            node._timed("Traefik", lambda: deploy_traefik(cluster, node.network.node_address, timeout))
         yield cluster, node
     finally:
         node.stop()
