@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DJANGO_SETTINGS_MODULE := platform_site.settings
 
-.PHONY: install tools cluster run demo worker test test-fast lint fmt migrate bench clean
+.PHONY: install tools images cluster run demo worker test test-fast lint fmt migrate bench clean
 
 # Create the virtualenv and install pinned dependencies (re-runs only when requirements change).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -15,12 +15,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 # Pinned, checksum-verified helm3, helm4 and kubectl into .tools/bin; the real cluster's binaries
-# (kube-apiserver, etcd, kwok, ...) built from Go modules into .tools/cluster, and the real node's
-# NetworkPolicy engine and probe into .tools/netpol (cached; skipped without Go).
+# (kube-apiserver, etcd, kwok, ...) into .tools/cluster, the real node's (containerd, CoreDNS,
+# Traefik) into .tools/node and its NetworkPolicy engine and probe into .tools/netpol, built from Go
+# modules (cached outside the clone; skipped without Go).
 tools:
 	bash deploy/tools/install-helm.sh
 	bash deploy/cluster/build.sh
+	bash deploy/node/build.sh
 	bash deploy/netpol/build.sh
+
+# The container images the real node runs (debootstrap + buildah, no registry; cached outside the
+# clone). Needs root, so it is not part of tools: run it once as root before the real-node tests.
+images:
+	bash deploy/images/build.sh
 
 # A real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes) in the foreground.
 cluster: install tools

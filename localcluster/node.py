@@ -58,22 +58,13 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops
 # 0750 directory here; non-root pods (every database of the charts) cannot write it, and hostPath
 # volumes ignore fsGroup. k3s' local-path provisioner, which the charts target, creates them 0777.
 HOSTPATH_PROVISIONER_DIR = "/tmp/hostpath_pv/"
+# Where the cgroup hierarchies are mounted (v1 controllers, and the v2 mount holding hugetlb). Each
+# node's kubelet gets a cgroup root of its own in them: a kubelet removes every pod cgroup under its
+# root that it does not know, so two nodes sharing the default /kubepods (two test runs at once,
+# seen here) kill each other's containers.
+CGROUP_MOUNTS = Path("/sys/fs/cgroup")
 # Pods of the charts must land on the real node, never on a kwok node where nothing runs.
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
-CGROUP_MOUNTS = Path("/proc/self/mountinfo")
-
-
-def cgroup_mounts() -> list[Path]:
-    """The mount points of this machine's cgroup hierarchies: the v1 ones (cpu, memory, pids, ...) and,
-    on a hybrid host like this one, the v2 mount beside them, where runc also places each container."""
-    points = []
-    with contextlib.suppress(OSError):
-        for line in CGROUP_MOUNTS.read_text().splitlines():
-            fields = line.split()
-            separator = fields.index("-")
-            if fields[separator + 1] in {"cgroup", "cgroup2"}:
-                points.append(Path(fields[4]))
-    return points
 
 
 class NodeUnavailable(RuntimeError):
@@ -250,10 +241,6 @@ class RealNode:
         self.name = name
         self.images = images
         self.network = network or NodeNetwork.for_directory(self.work_dir)
-        # A kubelet removes every pod cgroup under its root that is not one of its own pods, killing
-        # the processes in it: two nodes on one machine (two test runs at once) sharing the default
-        # /kubepods would kill each other's containers. Each node gets a root of its own.
-        self.cgroup_root = f"/{self.network.namespace}"
         self.logs = self.work_dir / "logs"
         self.containerd_socket = self.work_dir / "containerd" / "containerd.sock"
         self.components: dict[str, Component] = {}
@@ -275,11 +262,11 @@ class RealNode:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._write_identities(cluster)
         self._saved_sysctls = {key: Path("/proc/sys", key).read_text().strip() for key in KUBELET_SYSCTLS}
+        self._create_cgroup_root()
         try:
             self.components["containerd"] = self._containerd()
             self._timed("containerd", lambda: self.components["containerd"].start(timeout=timeout))
             self._timed("image import", self._import_images)
-            self._create_cgroup_root()
             self.components["kubelet"] = self._kubelet(cluster)
             self._timed("kubelet", lambda: self.components["kubelet"].start(timeout=timeout))
             self.components["kube-proxy"] = self._kube_proxy(cluster)
@@ -484,32 +471,31 @@ imports = []
                     # The machine's cgroups are v1 (a v2 mount holds no controllers) and PID 1 is not
                     # systemd; kubelet >= 1.35 refuses v1 unless told otherwise.
                     "cgroupDriver": "cgroupfs",
-                    "cgroupRoot": self.cgroup_root,
                     "failCgroupV1": False,
                     # Without CAP_SYS_RESOURCE the kubelet cannot lower its own OOM score.
                     "oomScoreAdj": 0,
                     "clusterDNS": [DNS_SERVICE_IP],
                     "clusterDomain": CLUSTER_DOMAIN,
                     "resolvConf": str(self.work_dir / "resolv.conf"),
-                    # The node's disk is the whole machine's, shared with caches and builds: the
-                    # default thresholds (15% of it free for images, 10% for the node) put a build VM
-                    # whose disk is 85% used under disk pressure, and the kubelet then evicts the pods
-                    # under test. Absolute floors keep eviction for a disk that is really full.
-                    "evictionHard": {
-                        "memory.available": "100Mi",
-                        "nodefs.available": "1Gi",
-                        "imagefs.available": "1Gi",
-                        "nodefs.inodesFree": "5%",
-                        "imagefs.inodesFree": "5%",
-                    },
                     # Nothing that is collected can be pulled back: there is no registry.
                     "imageGCHighThresholdPercent": 100,
                     "imageGCLowThresholdPercent": 99,
+                    # The node shares the host's disk with everything else on the machine: the default
+                    # percentages (imagefs 15 %) of a large disk put it under disk pressure with tens of
+                    # GB free, and it evicted the platform's pods (seen with 35 GB free of 252 GB).
+                    # Absolute floors evict only when the disk is really nearly full.
+                    "evictionHard": {
+                        "memory.available": "100Mi",
+                        "nodefs.available": "2Gi",
+                        "imagefs.available": "2Gi",
+                        "nodefs.inodesFree": "5%",
+                    },
                     "failSwapOn": False,
                     "serializeImagePulls": False,
                     "maxPods": 110,
                     # Container logs stay with the node, not in the host's /var/log/pods.
                     "podLogsDir": str(self.work_dir / "pod-logs"),
+                    "cgroupRoot": self.cgroup_root,
                 }
             )
         )
@@ -628,20 +614,34 @@ imports = []
         tasks = [line.split() for line in self._ctr("tasks", "list", timeout=10).splitlines()[1:]]
         return [images.get(task[0], "?") for task in tasks if task[-1] == "RUNNING"]
 
+    # ---- cgroups -----------------------------------------------------------------------------------
+
+    @property
+    def cgroup_root(self) -> str:
+        """This node's cgroup root (the kubelet's cgroupRoot): its pods live under <root>/kubepods."""
+        return f"/{self.network.namespace}"
+
+    def _cgroup_hierarchies(self) -> list[Path]:
+        return sorted(
+            path for path in CGROUP_MOUNTS.iterdir() if path.is_dir() and (path / "cgroup.procs").exists()
+        )
+
     def _create_cgroup_root(self) -> None:
-        # The kubelet refuses a cgroupRoot that does not exist in every hierarchy. A new cpuset cgroup
-        # starts with no CPUs and no memory nodes, and no task can join it until it has some.
-        for mount in cgroup_mounts():
-            root = mount / self.cgroup_root.lstrip("/")
+        # The kubelet refuses a cgroupRoot that does not exist in every hierarchy it checks.
+        for hierarchy in self._cgroup_hierarchies():
+            root = hierarchy / self.cgroup_root.lstrip("/")
             root.mkdir(exist_ok=True)
-            for key in ("cpuset.cpus", "cpuset.mems"):
-                if (root / key).exists() and not (root / key).read_text().strip():
-                    (root / key).write_text((mount / key).read_text())
+            if hierarchy.name == "cpuset":
+                # A new v1 cpuset starts with no CPUs and no memory nodes: nothing could run in it.
+                for key in ("cpuset.cpus", "cpuset.mems"):
+                    if not (root / key).read_text().strip():
+                        (root / key).write_text((hierarchy / key).read_text())
 
     def _remove_cgroup_root(self) -> None:
-        # Only empty cgroups can be removed, deepest first; anything still running keeps its own.
-        for mount in cgroup_mounts():
-            root = mount / self.cgroup_root.lstrip("/")
+        # Deepest first: a cgroup directory can only be removed once it has no children (and no tasks,
+        # which stop() has killed by now).
+        for hierarchy in self._cgroup_hierarchies():
+            root = hierarchy / self.cgroup_root.lstrip("/")
             if not root.is_dir():
                 continue
             for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
@@ -708,13 +708,16 @@ def real_node_cluster(
     images: tuple[str, ...] = (),
     kwok_nodes: tuple[str, ...] = ("kwok-node-1",),
     timeout: float = 180,
+    ingress: bool = False,
 ) -> Iterator[tuple[LocalCluster, RealNode]]:
     """A control plane whose apiserver the node can reach, a real node running `images`, and kwok
-    nodes beside it, tainted so that pods without a toleration land on the real node. Everything
-    (processes, containers, mounts, the network namespace) is gone when the block ends."""
+    nodes beside it, tainted so that pods without a toleration land on the real node; with `ingress`,
+    Traefik too (localcluster.ingress), on the node's port 80. Everything (processes, containers,
+    mounts, the network namespace) is gone when the block ends."""
     from localcluster.cluster import FakeNode, LocalCluster
+    from localcluster.ingress import TRAEFIK_IMAGE, deploy_traefik
 
-    node = RealNode(work_dir / "node", images=images)
+    node = RealNode(work_dir / "node", images=(*images, TRAEFIK_IMAGE) if ingress else images)
 
     # A SIGTERM (a timeout, a stopped CI run) must still tear the node down: its processes run in
     # sessions of their own and would outlive this one, with its mounts and namespace.
@@ -736,6 +739,8 @@ def real_node_cluster(
     try:
         cluster.start(timeout=timeout)
         node.start(cluster, timeout=timeout)
+        if ingress:
+            node._timed("Traefik", lambda: deploy_traefik(cluster, node.network.node_address, timeout))
         yield cluster, node
     finally:
         node.stop()

@@ -272,11 +272,25 @@ def namespace_diagnostics(api: ApiClient, *, namespace: str, limit: int = 8) -> 
     except ApiException:
         pods = []
     for pod in pods:
-        for status in (pod.status.container_statuses or []) if pod.status else []:
+        statuses = (
+            [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
+            if pod.status
+            else []
+        )
+        for status in statuses:
             waiting = status.state.waiting if status.state else None
             if waiting and waiting.reason:
                 lines.append(
                     f"pod {_metadata(pod).name}: {waiting.reason}: {waiting.message or ''}".rstrip(": ")
+                )
+            # A failed hook Job's container says why in its termination message (the store charts
+            # write one, or fall back to the end of the log): helm reports only the Job's condition.
+            terminated = status.state.terminated if status.state else None
+            if terminated and terminated.exit_code:
+                message = " ".join((terminated.message or terminated.reason or "").split())
+                lines.append(
+                    f"pod {_metadata(pod).name}: container {status.name} exited {terminated.exit_code}: "
+                    f"{message[:500]}".rstrip(": ")
                 )
     try:
         events = core.list_namespaced_event(namespace).items

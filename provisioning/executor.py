@@ -21,7 +21,7 @@ from urllib3.exceptions import HTTPError
 from provisioning import cluster
 from provisioning.cluster_access import ClusterAccess, ClusterNotConfigured
 from provisioning.failure_reasons import Failure, budget_exceeded, failure_of
-from provisioning.helm import HelmError, HelmTimeout
+from provisioning.helm import HelmCommandFailed, HelmError, HelmTimeout
 from provisioning.recording import RunRecorder
 from provisioning.specs import ReleaseSpec, TeardownSpec
 
@@ -101,7 +101,9 @@ def release_install(
             values=dict(spec.values),
             timeout_seconds=spec.helm_timeout_seconds,
         )
-    except HelmTimeout as exc:
+    except (HelmTimeout, HelmCommandFailed) as exc:
+        # A timeout or a failed hook Job (helm names only the Job's condition): what the pods report
+        # is the reason a person can act on.
         return ExecutionResult.failed(failure_of(exc, _diagnostics(api, spec.namespace)))
     except (HelmError, ApiException, HTTPError, OSError, ClusterNotConfigured) as exc:
         return ExecutionResult.failed(failure_of(exc))

@@ -51,7 +51,7 @@ def test_server_migrates_first_then_starts_on_9000() -> None:
     assert spec["strategy"] == {"type": "Recreate"}
     assert migrate["command"] == ["node_modules/.bin/medusa", "db:migrate"]
     assert server["command"] == ["node_modules/.bin/medusa", "start", "--host", "0.0.0.0", "--port", "9000"]
-    assert server["image"] == migrate["image"] == "medusa-store:2.21.2-1"
+    assert server["image"] == migrate["image"] == "medusa-store:2.21.2-2"
     assert server["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
     assert server["startupProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert server["startupProbe"]["failureThreshold"] * server["startupProbe"]["periodSeconds"] >= 120

@@ -39,6 +39,8 @@ SCRIPT_ENV = {
     "WP_ADMIN_PASSWORD": "Zq8-not-a-real-password-3xT",
     "WP_ADMIN_EMAIL": "admin@example.com",
     "WOO_VERSION": "",
+    "WOO_PLUGIN_URL": "",
+    "SETUP_IMAGE": "wordpress:cli-2.12.0-php8.3",
     "PRODUCT_NAME": "Test Product",
     "PRODUCT_PRICE": "19.99",
     "WORDPRESS_DB_HOST": "mariadb:3306",
@@ -61,7 +63,8 @@ def test_configmap_ships_the_chart_setup_script() -> None:
 def test_setup_job_is_a_repeatable_hook_with_every_variable_the_script_reads() -> None:
     job = find(rendered("woocommerce"), "Job", "wp-setup")
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    script_vars = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", _script())) - {"WP_PATH"}
+    # WP_PATH and TERMINATION_LOG exist for the tests below; the pod uses their defaults.
+    script_vars = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", _script())) - {"WP_PATH", "TERMINATION_LOG"}
 
     assert job["metadata"]["annotations"] == {
         "helm.sh/hook": "post-install,post-upgrade",
@@ -131,16 +134,17 @@ def fake_wordpress(tmp_path: Path) -> dict[str, str]:
         "FAKE_WP_STATE": str(state),
         "WP_PATH": str(site),
         "SCRIPT": str(script),
+        "TERMINATION_LOG": str(tmp_path / "termination-log"),
     }
 
 
-def _run_setup(env: dict[str, str]) -> list[str]:
+def _run_setup(env: dict[str, str], *, exit_code: int = 0) -> list[str]:
     """Run the setup script once; return the wp calls it made."""
     log = Path(env["FAKE_WP_STATE"]) / "calls.log"
     log.unlink(missing_ok=True)
     result = subprocess.run(["sh", env["SCRIPT"]], env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return log.read_text().splitlines()
+    assert result.returncode == exit_code, result.stdout + result.stderr
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_setup_installs_the_store_on_the_first_run(fake_wordpress: dict[str, str]) -> None:
@@ -180,3 +184,59 @@ def test_setup_pins_the_woocommerce_version_when_given(fake_wordpress: dict[str,
     calls = _run_setup(fake_wordpress | {"WOO_VERSION": "9.9.5"})
 
     assert "plugin install woocommerce --version=9.9.5" in calls
+
+
+def test_setup_installs_the_plugin_from_the_configured_zip(fake_wordpress: dict[str, str]) -> None:
+    url = "https://mirror.example/plugin/woocommerce.9.9.5.zip"
+
+    calls = _run_setup(fake_wordpress | {"WOO_PLUGIN_URL": url})
+
+    assert f"plugin install {url}" in calls
+    assert "plugin install woocommerce" not in calls
+
+
+def test_setup_without_wp_cli_stops_before_anything_with_the_reason(fake_wordpress: dict[str, str]) -> None:
+    (Path(fake_wordpress["PATH"].split(":")[0]) / "wp").unlink()
+    env = fake_wordpress | {"PATH": fake_wordpress["PATH"].split(":", 1)[0] + ":/usr/bin:/bin"}
+
+    calls = _run_setup(env, exit_code=78)
+
+    assert calls == []
+    reason = Path(env["TERMINATION_LOG"]).read_text()
+    assert reason.startswith(
+        "wp-cli (the wp command) is missing from the setup image wordpress:cli-2.12.0-php8.3"
+    )
+    assert "https://downloads.wordpress.org/plugin/woocommerce.zip" in reason
+    assert "nothing was installed" in reason
+
+
+def test_setup_with_an_unreachable_plugin_download_installs_nothing(fake_wordpress: dict[str, str]) -> None:
+    php = Path(fake_wordpress["PATH"].split(":")[0]) / "php"
+    # The download check is the only PHP call using get_headers; it fails as an offline cluster does.
+    php.write_text(
+        "#!/bin/sh\ncase \"$2\" in *get_headers*) echo 'getaddrinfo for downloads.wordpress.org failed' >&2;"
+        " exit 1 ;; esac\nexit 0\n"
+    )
+
+    calls = _run_setup(fake_wordpress | {"WOO_VERSION": "9.9.5"}, exit_code=78)
+
+    assert not [c for c in calls if c.startswith(("core install", "plugin install", "option", "wc "))]
+    assert Path(fake_wordpress["TERMINATION_LOG"]).read_text() == (
+        "cannot download the WooCommerce plugin from https://downloads.wordpress.org/plugin/woocommerce.9.9.5.zip "
+        "(getaddrinfo for downloads.wordpress.org failed); set woocommerce.pluginUrl to a mirror or zip URL "
+        "the cluster can reach, so nothing was installed\n"
+    )
+
+
+def test_setup_job_fails_at_once_on_the_scripts_configuration_exit() -> None:
+    job = find(rendered("woocommerce"), "Job", "wp-setup")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+
+    assert job["spec"]["podFailurePolicy"]["rules"] == [
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "wp-setup", "operator": "In", "values": [78]},
+        }
+    ]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert _env(container)["SETUP_IMAGE"]["value"] == container["image"]

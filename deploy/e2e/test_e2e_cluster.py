@@ -41,6 +41,10 @@ class FakePlatform:
         if path == "/healthz":
             return 200, {"status": "ok"}
         if path.startswith("/storefront/"):
+            # As the real servers answer: Medusa is headless (its root is "Cannot GET /", 404) and
+            # serves its admin dashboard at /app; WooCommerce's root is the shop.
+            if "-md-" in path and not path.endswith("/app"):
+                return 404, "<pre>Cannot GET /</pre>"
             return 200, "<html>Test Product</html>"
         if auth != f"Token {TOKEN}":
             self.bad_auth.append(path)
@@ -193,6 +197,8 @@ def test_full_run_creates_orders_and_tears_down_both_stores(platform: FakePlatfo
         }
         for engine, name, login in (("woocommerce", woo, "admin"), ("medusa", medusa, "owner@shop.test"))
     ]
+    pages = [path for method, path in platform.calls if path.startswith("/storefront/")]
+    assert pages == [f"/storefront/{woo}/", f"/storefront/{medusa}/app"]
     kubectl = (fakes / "kubectl.log").read_text().splitlines()
     assert kubectl[0] == "-n platform get deployment platform-web platform-worker platform-beat"
     assert kubectl[1] == "-n platform exec -i deployment/platform-web -c web -- python manage.py shell"

@@ -2,8 +2,8 @@
 # Builds every container image the charts and the real node run, with no registry and no Docker:
 # a Debian base from debootstrap, stand-ins tagged with the upstream names the Dockerfiles and charts
 # use, the platform and Medusa images from their Dockerfiles, the pause image from Kubernetes' source,
-# CoreDNS from deploy/node and the NetworkPolicy tests' probe from deploy/netpol. See README.md beside
-# this file for what each image is.
+# CoreDNS and Traefik from deploy/node and the NetworkPolicy tests' probe from deploy/netpol. See
+# README.md beside this file for what each image is.
 #
 #   sudo bash deploy/images/build.sh            # every image
 #   sudo bash deploy/images/build.sh redis ...  # only the ones named (and what they are built on)
@@ -131,6 +131,8 @@ export_image() {
   mv "$archive.partial" "$archive"
   built_total=$((built_total + 1))
   echo "images: built $ref in $((SECONDS - started)) s ($(du -m "$archive" | cut -f1) MB, key $key)"
+  # What each archive cost to build (the real-node tests report the cold build time from it).
+  printf '%s\t%s\t%s\t%s\n' "$ref" "$key" "$((SECONDS - started))" "$(date -u +%FT%TZ)" >>"$cache_dir/build-times.tsv"
 }
 
 # reuse NAME REF KEY: true (and says so) when the archive for KEY exists.
@@ -175,13 +177,14 @@ declare -A image_ref=(
   [wordpress]=docker.io/library/wordpress:6.8.2-php8.3-apache
   [wordpress-cli]=docker.io/library/wordpress:cli-2.12.0-php8.3
   [platform]=docker.io/library/orchestrator:local
-  [medusa]=docker.io/library/medusa-store:2.21.2-1
+  [medusa]=docker.io/library/medusa-store:2.21.2-2
   [pause]=localhost/pause:3.10.2
   [coredns]=localhost/coredns:v1.14.7
+  [traefik]=localhost/traefik:v3.6.12
   [probe]=localhost/netpol-probe:1
 )
 # The longest builds last, so that the images the real node needs are ready even if one of them fails.
-order=(debian pause coredns probe redis python node postgres mariadb wordpress wordpress-cli platform medusa)
+order=(debian pause coredns traefik probe redis python node postgres mariadb wordpress wordpress-cli platform medusa)
 declare -A parent_of=(
   [python]=debian [node]=debian [postgres]=debian [redis]=debian [mariadb]=debian [wordpress]=debian
   [wordpress-cli]=debian [platform]=python [medusa]=node
@@ -291,6 +294,17 @@ build_coredns() {
     --entrypoint '["/coredns"]' --port 53/udp --port 53/tcp --user 65532:65532
 }
 
+build_traefik() {
+  # The ingress controller of the real node (localcluster/ingress.py), as k3s ships it; uid 65532,
+  # listening on unprivileged ports (the pod maps host port 80 to it).
+  local binary="$root/.tools/node/traefik"
+  if [ ! -x "$binary" ]; then
+    bash "$root/deploy/node/build.sh" traefik
+  fi
+  build_from_scratch traefik "$binary" /traefik "traefik" \
+    --entrypoint '["/traefik"]' --port 8000/tcp --user 65532:65532
+}
+
 build_probe() {
   # The NetworkPolicy tests' probe (deploy/netpol/probe): one static binary, run as any uid.
   local binary="$root/.tools/netpol/probe"
@@ -305,6 +319,7 @@ build_one() {
     platform) build_platform ;;
     pause) build_pause ;;
     coredns) build_coredns ;;
+    traefik) build_traefik ;;
     probe) build_probe ;;
     medusa)
       bud_image medusa "${image_ref[medusa]}" "$root/deploy/medusa/Dockerfile" "$root/deploy/medusa" node \

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from localcluster.binaries import ROOT
+from localcluster.ingress import TRAEFIK_IMAGE
 from localcluster.node import missing_requirements, real_node_cluster
 
 HELM = ROOT / ".tools" / "bin" / "helm3"
@@ -42,10 +43,12 @@ APPLIED_KINDS = {
 
 
 @contextlib.contextmanager
-def node_cluster_or_skip(work_dir: Path, images: tuple[str, ...], *, helm: bool = True) -> Iterator[tuple]:
-    """A control plane and a real node running `images`; skipped (failed with CI=true) without them
-    (or without helm, when the test renders charts)."""
-    problems = missing_requirements(images)
+def node_cluster_or_skip(
+    work_dir: Path, images: tuple[str, ...], *, helm: bool = True, ingress: bool = False
+) -> Iterator[tuple]:
+    """A control plane and a real node running `images` (and Traefik with `ingress`); skipped (failed
+    with CI=true) without them (or without helm, when the test renders charts)."""
+    problems = missing_requirements((*images, TRAEFIK_IMAGE) if ingress else images)
     if helm and not HELM.is_file():
         problems.append(f"{HELM} (make tools)")
     if problems:
@@ -53,7 +56,7 @@ def node_cluster_or_skip(work_dir: Path, images: tuple[str, ...], *, helm: bool 
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(message)
         pytest.skip(message)
-    with real_node_cluster(work_dir, images=images) as pair:
+    with real_node_cluster(work_dir, images=images, ingress=ingress) as pair:
         yield pair
 
 

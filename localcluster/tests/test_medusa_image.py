@@ -22,7 +22,7 @@ from localcluster.tests.support import (
     wait_workloads_ready,
 )
 
-IMAGES = ("postgres:16.9-bookworm", "redis:7.4.2-bookworm", "medusa-store:2.21.2-1")
+IMAGES = ("postgres:16.9-bookworm", "redis:7.4.2-bookworm", "medusa-store:2.21.2-2")
 
 pytestmark = [pytest.mark.real_node, pytest.mark.real_cluster, pytest.mark.slow]
 
@@ -33,15 +33,6 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
         yield pair
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Medusa 2.21.2's `medusa db:migrate` writes an empty migration snapshot into "
-        "node_modules/@medusajs/<module>/dist/migrations of every module that has none "
-        "(Migrations.ensureSnapshot in @medusajs/utils), and the chart runs it with a read-only, "
-        "root-owned /app: ENOENT mkdir '/app/node_modules/@medusajs/cache-inmemory/dist/migrations'"
-    ),
-)
 def test_the_medusa_chart_migrates_bootstraps_and_serves_on_the_real_node(node_cluster):
     cluster, _ = node_cluster
     started = time.monotonic()
