@@ -12,7 +12,7 @@ from provisioning.models import Cluster
 from stores.api.serializers import StoreSerializer
 from stores.choices import StoreStatus
 from stores.lifecycle import store_create
-from stores.models import Plan, Store
+from stores.models import Plan, PlanResources, Store
 from stores.placement import NoClusterHasRoom
 from stores.tests.real_cluster.support import status_of, unique_name
 from testkit.helm import HELM_BINARIES
@@ -56,8 +56,13 @@ def test_stores_spread_by_capacity_and_an_unreachable_cluster_holds_up_no_other(
         for name, local in (("small", small), ("large", large), ("drained", drained))
     }
     cluster_set_draining(cluster=rows["drained"], draining=True)
-    # Business: WooCommerce stores of 2 CPU / 2 GiB, room for 20 stores per tenant.
-    tenant.plan = Plan.objects.get(name="Business")
+    # WooCommerce stores of 2 CPU / 2 GiB, room for 20 per tenant. Made here: transactional tests on
+    # PostgreSQL flush the seeded plans.
+    plan = Plan.objects.create(name="Fleet test", max_stores=20)
+    PlanResources.objects.create(
+        plan=plan, engine="woocommerce", cpu_millicores=2000, memory_mib=2048, storage_gib=10
+    )
+    tenant.plan = plan
     tenant.save(update_fields=["plan"])
 
     start_worker(cluster, HELM_BINARIES["helm4"], concurrency=2)
