@@ -30,8 +30,9 @@ images:
 	bash deploy/images/build.sh
 
 # A real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes) in the foreground.
+# NODE=real (as root, after `make images`): a real node runs the containers too, with Traefik on port 80.
 cluster: install tools
-	$(BIN)/python -m localcluster
+	$(BIN)/python -m localcluster $(if $(filter real,$(NODE)),--real-node)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
