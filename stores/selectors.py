@@ -60,3 +60,8 @@ def store_domains(*, store: Store) -> QuerySet[StoreDomain]:
         .exclude(status=DomainStatus.REMOVED)
         .order_by("created_at", "id")
     )
+
+
+def store_domain_get(*, store: Store, domain: str) -> StoreDomain | None:
+    """The store's live domain of that name (as typed or in any case), else None."""
+    return store_domains(store=store).filter(domain=domain.strip().rstrip(".").lower()).first()
