@@ -65,3 +65,8 @@ def store_domains(*, store: Store) -> QuerySet[StoreDomain]:
 def store_domain_get(*, store: Store, domain: str) -> StoreDomain | None:
     """The store's live domain of that name (as typed or in any case), else None."""
     return store_domains(store=store).filter(domain=domain.strip().rstrip(".").lower()).first()
+
+
+def store_domain_by_id(*, store: Store, domain_id: int) -> StoreDomain | None:
+    """The store's live domain with that id, else None (another store's id finds nothing)."""
+    return store_domains(store=store).filter(pk=domain_id).first()
