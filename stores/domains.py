@@ -8,6 +8,7 @@ writer of `StoreDomain.status` is `domain_transition` (conditional UPDATE plus a
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import secrets
 import unicodedata
@@ -23,8 +24,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from kubernetes.client import ApiException
+from urllib3.exceptions import HTTPError
 
+from provisioning.certificates import CertificatesNotServed, read_certificates
 from provisioning.choices import RunKind, RunStatus
+from provisioning.cluster_access import ClusterAccess, ClusterNotConfigured
 from provisioning.models import ProvisioningRun
 from stores.choices import (
     DOMAIN_ROUTED_STATUSES,
@@ -36,6 +41,8 @@ from stores.domain_transitions import domain_transition
 from stores.exceptions import DomainInvalid, DomainTaken, InvalidDomainState, InvalidStoreState
 from stores.lifecycle import store_reconfigure
 from stores.models import Store, StoreDomain, StoreDomainEvent
+
+logger = logging.getLogger(__name__)
 
 DOMAIN_MAX_LENGTH = 253
 # A merchant adds a shop and perhaps its apex; more is a support conversation, not a form.
@@ -414,4 +421,61 @@ def domains_recheck_due(*, now: datetime | None = None, limit: int = 100) -> int
     )
     for domain_id in verified:
         domain_route(domain_id=domain_id)
-    return len(due) + len(verified)
+    stores = list(
+        StoreDomain.objects.filter(status__in=[DomainStatus.ISSUING, DomainStatus.ACTIVE])
+        .values_list("store_id", flat=True)
+        .distinct()[:limit]
+    )
+    for store_id in stores:
+        try:
+            domains_follow_certificates(store_id=store_id)
+        except (ApiException, CertificatesNotServed, ClusterNotConfigured, HTTPError, OSError) as exc:
+            # One unreachable cluster must not stop the pass; the next pass asks again.
+            logger.warning("Certificates of store %s not read: %s", store_id, exc)
+    return len(due) + len(verified) + len(stores)
+
+
+def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None = None) -> int:
+    """Move the store's routed domains after their Certificates: Ready makes a domain active (with
+    the expiry shown), a failed issuance makes it failed with cert-manager's words. Returns how many
+    domains moved. Renewals change only the expiry; they need nothing from us."""
+    store = Store.objects.select_related("cluster").get(pk=store_id)
+    followed = list(
+        StoreDomain.objects.filter(store_id=store_id, status__in=[DomainStatus.ISSUING, DomainStatus.ACTIVE])
+    )
+    if not followed:
+        return 0
+    access = access or ClusterAccess.for_cluster(store.cluster)
+    api = access.api_client_factory()
+    try:
+        states = {state.domain: state for state in read_certificates(api, namespace=store.namespace)}
+    finally:
+        api.close()
+    moved = 0
+    for domain in followed:
+        state = states.get(domain.domain)
+        if state is None:
+            continue  # the install that renders it has not run yet
+        if state.ready:
+            if domain.status == DomainStatus.ISSUING:
+                moved += domain_transition(
+                    domain_id=domain.pk,
+                    to=DomainStatus.ACTIVE,
+                    reason="The certificate is issued; the domain serves HTTPS.",
+                    actor_label="cert-manager",
+                    only_from=[DomainStatus.ISSUING],
+                    fields={"certificate_not_after": state.not_after},
+                )
+            elif state.not_after != domain.certificate_not_after:
+                # A renewal: not a status change, so no event row.
+                StoreDomain.objects.filter(pk=domain.pk).update(certificate_not_after=state.not_after)
+        elif state.issuance_failed:
+            moved += domain_transition(
+                domain_id=domain.pk,
+                to=DomainStatus.FAILED,
+                reason=f"The certificate could not be issued ({state.reason}): {state.message} "
+                "Check the domain's CNAME/A record, then press “Check now”.",
+                actor_label="cert-manager",
+                only_from=[DomainStatus.ISSUING, DomainStatus.ACTIVE],
+            )
+    return moved

@@ -27,6 +27,7 @@ from stores.exceptions import DomainInvalid, DomainTaken, InvalidDomainState
 from stores.lifecycle import store_request_teardown
 from stores.models import StoreDomain, StoreDomainEvent
 from stores.release import store_helm_values
+from stores.tasks import domains_recheck
 from stores.tests.factories import ProvisioningRunFactory, StoreFactory, TenantFactory
 from testkit.dns_server import dns_server
 
@@ -361,3 +362,11 @@ def test_checking_a_removed_domain_is_refused(store):
     domain_remove(domain=domain)
     with pytest.raises(InvalidDomainState):
         domain_check(domain_id=domain.pk)
+
+
+def test_the_beat_task_runs_the_pass(store, dns):
+    domain = domain_add(store=store, domain="shop.example.com")
+    dns.zone.set_txt(domain_verification_name(domain.domain), domain.token)
+    assert domains_recheck() == 2  # the due check, then routing the domain it verified
+    domain.refresh_from_db()
+    assert domain.status == DomainStatus.VERIFIED
