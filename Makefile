@@ -16,11 +16,12 @@ install: $(VENV)/.installed
 
 # Pinned, checksum-verified helm3, helm4 and kubectl into .tools/bin; the real cluster's binaries
 # (kube-apiserver, etcd, kwok, ...) built from Go modules into .tools/cluster (cached; skipped without Go);
-# cert-manager's CRDs from its Go module into .tools/cert-manager.
+# cert-manager's CRDs and its controller (deploy/cert-manager) from its Go module into .tools/cert-manager.
 tools:
 	bash deploy/tools/install-helm.sh
 	bash deploy/cluster/build.sh
 	bash deploy/tools/fetch-cert-manager-crds.sh
+	bash deploy/cert-manager/build.sh
 
 # A real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes) in the foreground.
 cluster: install tools
