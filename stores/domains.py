@@ -22,7 +22,7 @@ import dns.resolver
 from confusable_homoglyphs import confusables
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from kubernetes.client import ApiException
 from urllib3.exceptions import HTTPError
@@ -32,7 +32,6 @@ from provisioning.choices import RunKind, RunStatus
 from provisioning.cluster_access import ClusterAccess, ClusterNotConfigured
 from provisioning.models import ProvisioningRun
 from stores.choices import (
-    DOMAIN_ROUTED_STATUSES,
     STORE_RUNNING_STATUSES,
     DomainStatus,
     StoreStatus,
@@ -390,14 +389,14 @@ def domain_route(*, domain_id: int) -> None:
 def domain_remove(*, domain: StoreDomain, actor: Any = None) -> StoreDomain:
     """Remove a domain: the name is free again, and a routed one leaves the Ingress and its
     Certificate with the next install, which is asked for now."""
-    # The stored status, not the caller's copy: a check may have verified it since that was read.
-    was_routed = StoreDomain.objects.filter(pk=domain.pk, status__in=DOMAIN_ROUTED_STATUSES).exists()
     if (
         not domain_transition(domain_id=domain.pk, to=DomainStatus.REMOVED, reason="Removed.", actor=actor)
         and not StoreDomain.objects.filter(pk=domain.pk, status=DomainStatus.REMOVED).exists()
     ):
         raise InvalidDomainState(f"{domain.domain} cannot be removed now.")
-    if was_routed:
+    # Read after the move: proven once means it may be in the Ingress. If the store is busy now, the
+    # periodic pass asks again (domains_unroute_removed).
+    if StoreDomain.objects.filter(pk=domain.pk, verified_at__isnull=False).exists():
         store_reconfigure(
             store_id=domain.store_id, reason=f"Unrouting the removed domain {domain.domain}.", actor=actor
         )
@@ -421,6 +420,7 @@ def domains_recheck_due(*, now: datetime | None = None, limit: int = 100) -> int
     )
     for domain_id in verified:
         domain_route(domain_id=domain_id)
+    domains_unroute_removed()
     stores = list(
         StoreDomain.objects.filter(status__in=[DomainStatus.ISSUING, DomainStatus.ACTIVE])
         .values_list("store_id", flat=True)
@@ -479,3 +479,30 @@ def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None =
                 only_from=[DomainStatus.ISSUING, DomainStatus.ACTIVE],
             )
     return moved
+
+
+def domains_unroute_removed() -> int:
+    """Re-install each running store that still has a removed, once-verified domain in its release
+    (no install has succeeded since the removal, e.g. the store was busy then). Returns how many
+    re-installs were asked for."""
+    installed_since = ProvisioningRun.objects.filter(
+        store_id=OuterRef("store_id"),
+        kind=RunKind.PROVISION,
+        status=RunStatus.SUCCEEDED,
+        started_at__gte=OuterRef("status_changed_at"),
+    )
+    stale = (
+        StoreDomain.objects.filter(
+            status=DomainStatus.REMOVED,
+            verified_at__isnull=False,
+            store__status__in=STORE_RUNNING_STATUSES,
+        )
+        .exclude(Exists(installed_since))
+        .values_list("store_id", "domain")
+    )
+    asked = 0
+    for store_id, domain in {store_id: domain for store_id, domain in stale}.items():
+        asked += store_reconfigure(
+            store_id=store_id, reason=f"Unrouting the removed domain {domain}.", actor_label="domains"
+        )
+    return asked

@@ -22,6 +22,7 @@ from stores.domains import (
     domain_route,
     domain_verification_name,
     domains_recheck_due,
+    domains_unroute_removed,
 )
 from stores.exceptions import DomainInvalid, DomainTaken, InvalidDomainState
 from stores.lifecycle import store_request_teardown
@@ -29,6 +30,7 @@ from stores.models import StoreDomain, StoreDomainEvent
 from stores.release import store_helm_values
 from stores.tasks import domains_recheck
 from stores.tests.factories import ProvisioningRunFactory, StoreFactory, TenantFactory
+from stores.transitions import store_transition
 from testkit.dns_server import dns_server
 
 pytestmark = pytest.mark.django_db
@@ -370,3 +372,34 @@ def test_the_beat_task_runs_the_pass(store, dns):
     assert domains_recheck() == 2  # the due check, then routing the domain it verified
     domain.refresh_from_db()
     assert domain.status == DomainStatus.VERIFIED
+
+
+def test_a_domain_removed_while_the_store_is_busy_is_unrouted_by_the_pass(store):
+    domain = domain_add(store=store, domain="shop.example.com")
+    domain_transition(domain_id=domain.pk, to=DomainStatus.VERIFIED, fields={"verified_at": timezone.now()})
+    busy = ProvisioningRunFactory(store=store, running=True)
+    domain_remove(domain=domain)
+    store.refresh_from_db()
+    assert store.status == StoreStatus.READY  # busy: nothing asked for yet
+    assert domains_unroute_removed() == 0
+    # The busy install rendered the old values; once it is over the pass asks for one without the domain.
+    ProvisioningRun.objects.filter(pk=busy.pk).update(
+        status=RunStatus.SUCCEEDED, started_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert domains_unroute_removed() == 1
+    store.refresh_from_db()
+    assert store.status == StoreStatus.REQUESTED and "Unrouting" in store.status_reason
+    ProvisioningRun.objects.filter(store=store, status=RunStatus.QUEUED).update(
+        status=RunStatus.SUCCEEDED, started_at=timezone.now()
+    )
+    for step in (StoreStatus.PROVISIONING, StoreStatus.READY):
+        assert store_transition(store_id=store.pk, to=step)
+    assert domains_unroute_removed() == 0
+
+
+def test_removing_a_never_verified_domain_reinstalls_nothing(store):
+    domain = domain_add(store=store, domain="shop.example.com")
+    domain_remove(domain=domain)
+    store.refresh_from_db()
+    assert store.status == StoreStatus.READY
+    assert domains_unroute_removed() == 0
