@@ -345,6 +345,29 @@ EMAIL_VERIFICATION_MAX_AGE_DAYS = env.int("EMAIL_VERIFICATION_MAX_AGE_DAYS", def
 # as a store name, since a store of that name would claim the same host.
 DASHBOARD_HOST = env.str("DASHBOARD_HOST", default=f"dashboard.{STORE_BASE_DOMAIN}")
 STORE_URL_SCHEME = env.str("STORE_URL_SCHEME", default="http" if PLATFORM_ENV == "local" else "https")
+
+# ---------------------------------------------------------------------------------------------------
+# Custom domains (stores/domains.py) — https://cert-manager.io/docs/usage/ingress/
+# ---------------------------------------------------------------------------------------------------
+# Ownership is proven by a TXT record _<prefix>.<domain> holding the domain's token.
+DOMAIN_VERIFICATION_PREFIX = env.str("DOMAIN_VERIFICATION_PREFIX", default="store-platform-challenge")
+# Nameservers asked for that record ("ip" or "ip:port"); empty: the system resolver (/etc/resolv.conf).
+DOMAIN_DNS_NAMESERVERS = env.list("DOMAIN_DNS_NAMESERVERS", default=[])
+# One lookup's whole budget (every nameserver, every retry), so a beat pass never hangs on DNS.
+DOMAIN_DNS_LIFETIME_SECONDS = env.float("DOMAIN_DNS_LIFETIME_SECONDS", default=5.0)
+# Re-checks of an unverified domain back off from the first interval, doubling up to the cap, and
+# the domain fails (the merchant can check again) once it has waited the deadline.
+DOMAIN_RECHECK_FIRST_SECONDS = env.int("DOMAIN_RECHECK_FIRST_SECONDS", default=60)
+DOMAIN_RECHECK_MAX_SECONDS = env.int("DOMAIN_RECHECK_MAX_SECONDS", default=6 * 3600)
+DOMAIN_VERIFY_DEADLINE_SECONDS = env.int("DOMAIN_VERIFY_DEADLINE_SECONDS", default=7 * 24 * 3600)
+DOMAIN_RECHECK_INTERVAL = env.int("DOMAIN_RECHECK_INTERVAL", default=60)
+# Where a merchant points the domain: a CNAME target for subdomains, A/AAAA addresses for an apex.
+DOMAIN_INGRESS_CNAME_TARGET = env.str("DOMAIN_INGRESS_CNAME_TARGET", default=f"ingress.{STORE_BASE_DOMAIN}")
+DOMAIN_INGRESS_ADDRESSES = env.list("DOMAIN_INGRESS_ADDRESSES", default=[])
+# Hosts besides the base domain and its subdomains that no merchant may claim (the platform's own).
+DOMAIN_RESERVED_HOSTS = env.list("DOMAIN_RESERVED_HOSTS", default=[])
+# The cert-manager ClusterIssuer that signs custom domains' certificates (prod: letsencrypt-prod).
+DOMAIN_CLUSTER_ISSUER = env.str("DOMAIN_CLUSTER_ISSUER", default="store-platform-local-ca")
 STORE_INGRESS_CLASS = env.str(
     "STORE_INGRESS_CLASS", default="nginx" if PLATFORM_ENV == "local" else "traefik"
 )
@@ -450,6 +473,7 @@ RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=30)
 STORE_DEGRADE_AFTER_SECONDS = env.int("STORE_DEGRADE_AFTER_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "reap-and-reconcile": {"task": "provisioning.tasks.reconcile", "schedule": float(RECONCILE_INTERVAL)},
+    "recheck-domains": {"task": "stores.tasks.domains_recheck", "schedule": float(DOMAIN_RECHECK_INTERVAL)},
 }
 
 # ---------------------------------------------------------------------------------------------------

@@ -31,10 +31,20 @@ from provisioning.clusters import (
 )
 from provisioning.models import Cluster, ProvisioningRun
 from stores.choices import STORE_TERMINAL_STATUSES
+from stores.domains import domain_check, domain_remove
 from stores.lifecycle import store_create, store_request_teardown, store_retry
-from stores.models import Membership, Plan, PlanResources, Store, StoreEvent, Tenant
+from stores.models import (
+    Membership,
+    Plan,
+    PlanResources,
+    Store,
+    StoreDomain,
+    StoreDomainEvent,
+    StoreEvent,
+    Tenant,
+)
 from stores.placement import cluster_loads
-from stores.presentation import STATUS_COLOURS
+from stores.presentation import DOMAIN_STATUS_COLOURS, STATUS_COLOURS
 
 
 def status_badge(status: str, label: str) -> str:
@@ -436,3 +446,71 @@ class ClusterAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{cluster.name}: {'reachable' if check.reachable else check.reason}", level
             )
+
+
+class StoreDomainEventInline(admin.TabularInline):
+    model = StoreDomainEvent
+    fields = ("created_at", "old_status", "new_status", "reason", "actor", "actor_label")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at", "-id")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(StoreDomain)
+class StoreDomainAdmin(admin.ModelAdmin):
+    """Custom domains: read-only state; checks and removal go through the services."""
+
+    list_display = ("domain", "store", "badge", "status_reason", "last_checked_at", "certificate_not_after")
+    list_filter = ("status",)
+    search_fields = ("domain", "store__name")
+    list_select_related = ("store",)
+    raw_id_fields = ("store", "created_by")
+    inlines = [StoreDomainEventInline]
+    actions = ["check_now", "remove"]
+    readonly_fields = tuple(
+        f.name for f in StoreDomain._meta.get_fields() if getattr(f, "concrete", False) and f.name != "id"
+    )
+
+    class Media:
+        css = {"all": ["css/status-colours.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # merchants prove ownership; staff cannot skip that by adding a row
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # removal keeps the history and re-installs the store: the "remove" action
+
+    @admin.display(description="Status", ordering="status")
+    def badge(self, domain: StoreDomain) -> str:
+        key = f"domain-{domain.status if domain.status in DOMAIN_STATUS_COLOURS else 'pending_verification'}"
+        return format_html(
+            '<span class="admin-status-badge" data-status-colour="{}">{}</span>',
+            key,
+            domain.get_status_display(),
+        )
+
+    @admin.action(description="Check the TXT record now", permissions=["change"])
+    def check_now(self, request: HttpRequest, queryset: QuerySet[StoreDomain]) -> None:
+        for domain in queryset:
+            try:
+                checked = domain_check(domain_id=domain.pk, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{domain.domain}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(
+                    request, f"{checked.domain}: {checked.get_status_display()}. {checked.status_reason}"
+                )
+
+    @admin.action(description="Remove (unroute and free the name)", permissions=["change"])
+    def remove(self, request: HttpRequest, queryset: QuerySet[StoreDomain]) -> None:
+        for domain in queryset:
+            try:
+                domain_remove(domain=domain, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{domain.domain}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, f"{domain.domain} removed.", messages.SUCCESS)

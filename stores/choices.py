@@ -48,3 +48,35 @@ class StoreEventKind(models.TextChoices):
 
 # A store that is up (its release deployed): credentials may be revealed, the watcher follows its health.
 STORE_RUNNING_STATUSES = frozenset({StoreStatus.READY, StoreStatus.DEGRADED})
+
+
+class DomainStatus(models.TextChoices):
+    PENDING_VERIFICATION = "pending_verification", "Pending verification"  # waiting for the TXT record
+    VERIFIED = "verified", "Verified"  # ownership proven; the store's release must route it next
+    ISSUING = "issuing", "Issuing certificate"  # routed; cert-manager is issuing its certificate
+    ACTIVE = "active", "Active"  # routed with a valid certificate
+    FAILED = "failed", "Failed"  # verification timed out or issuance failed; status_reason says why
+    REMOVED = "removed", "Removed"  # the merchant removed it; route and certificate go, the name is free
+
+
+DOMAIN_ACTIVE_STATUSES = frozenset(
+    {DomainStatus.PENDING_VERIFICATION, DomainStatus.VERIFIED, DomainStatus.ISSUING}
+)
+DOMAIN_TERMINAL_STATUSES = frozenset({DomainStatus.REMOVED})
+# Ownership proven: these domains go into the store's helm values (Ingress host and TLS).
+DOMAIN_ROUTED_STATUSES = frozenset({DomainStatus.VERIFIED, DomainStatus.ISSUING, DomainStatus.ACTIVE})
+
+DOMAIN_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    DomainStatus.PENDING_VERIFICATION: frozenset(
+        {DomainStatus.VERIFIED, DomainStatus.FAILED, DomainStatus.REMOVED}
+    ),
+    DomainStatus.VERIFIED: frozenset({DomainStatus.ISSUING, DomainStatus.FAILED, DomainStatus.REMOVED}),
+    # ACTIVE -> ISSUING never happens on renewal (cert-manager renews in place); FAILED from ISSUING
+    # carries the Certificate's reason.
+    DomainStatus.ISSUING: frozenset({DomainStatus.ACTIVE, DomainStatus.FAILED, DomainStatus.REMOVED}),
+    # ACTIVE -> FAILED: the Certificate stopped being Ready (e.g. a renewal was refused).
+    DomainStatus.ACTIVE: frozenset({DomainStatus.ISSUING, DomainStatus.FAILED, DomainStatus.REMOVED}),
+    # "Check now" on a failed domain starts verification over.
+    DomainStatus.FAILED: frozenset({DomainStatus.PENDING_VERIFICATION, DomainStatus.REMOVED}),
+    DomainStatus.REMOVED: frozenset(),
+}

@@ -44,3 +44,24 @@ class AccountExists(ApplicationError):
 class EmailInvalid(ApplicationError):
     code = "invalid_email"
     http_status = 400
+
+
+class DomainInvalid(ApplicationError):
+    """The text is not a domain a merchant may attach (malformed, IP, wildcard, platform host...)."""
+
+    code = "invalid_domain"
+    http_status = 400
+
+
+class DomainTaken(ApplicationError):
+    """Another live store already claims the domain."""
+
+    code = "domain_taken"
+    http_status = 409
+
+
+class InvalidDomainState(ApplicationError):
+    """The domain is not in a status from which the asked-for action is possible."""
+
+    code = "invalid_state"
+    http_status = 409

@@ -124,3 +124,19 @@ class DeleteStoreForm(forms.Form):
         if typed != self.store.name:
             raise ValidationError(f"That does not match. Type “{self.store.name}” exactly to delete it.")
         return typed
+
+
+class DomainAddForm(forms.Form):
+    # Only parsed here: stores.domains.domain_normalize judges it, with the same words as the API.
+    domain = forms.CharField(
+        label="Domain",
+        max_length=300,
+        strip=True,
+        help_text="A domain you own, e.g. shop.example.com or example.com.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["domain"].widget.attrs.update(
+            {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false", "inputmode": "url"}
+        )

@@ -38,6 +38,7 @@ from provisioning.services import (
     worker_identity,
 )
 from stores.choices import STORE_RUNNING_STATUSES, Engine, StoreEventKind, StoreStatus
+from stores.domain_transitions import domains_release_for_store
 from stores.exceptions import (
     EngineUnavailable,
     InvalidStoreState,
@@ -168,6 +169,8 @@ def store_request_teardown(*, store: Store, actor: Any = None) -> Store:
         provisioning_runs_cancel_queued(
             store_id=locked.pk, kind=RunKind.PROVISION, reason="Cancelled: teardown was requested."
         )
+        # The domains go with the namespace (Ingress, Certificates); their names are free for others.
+        domains_release_for_store(store_id=locked.pk, reason="The store is being torn down.")
         if not provisioning_run_active_exists(store_id=locked.pk, kind=RunKind.TEARDOWN):
             provisioning_run_create(
                 store_id=locked.pk, kind=RunKind.TEARDOWN, cluster_id=locked.cluster_id, requested_by=actor
@@ -443,3 +446,26 @@ def store_recovered(*, store_id: int) -> bool:
         actor_label="watcher",
         only_from=[StoreStatus.DEGRADED],
     )
+
+
+def store_reconfigure(*, store_id: int, reason: str, actor: Any = None, actor_label: str = "") -> bool:
+    """Install a running store's release again because its values changed (a custom domain was
+    verified or removed): the same provision path, so the upgrade is recorded, retried and reaped
+    like any other. False when the store is not running; the caller asks again once it is."""
+    with transaction.atomic():
+        if provisioning_run_active_exists(store_id=store_id, kind=RunKind.PROVISION):
+            return False
+        if store_transition(
+            store_id=store_id,
+            to=StoreStatus.REQUESTED,
+            reason=reason,
+            actor=actor,
+            actor_label=actor_label,
+            only_from=STORE_RUNNING_STATUSES,
+        ):
+            cluster_id = Store.objects.filter(pk=store_id).values_list("cluster_id", flat=True).first()
+            provisioning_run_create(
+                store_id=store_id, kind=RunKind.PROVISION, cluster_id=cluster_id, requested_by=actor
+            )
+            return True
+    return False

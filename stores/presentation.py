@@ -9,7 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from stores.choices import STORE_ACTIVE_STATUSES, StoreEventKind, StoreStatus
+from stores.choices import (
+    DOMAIN_ACTIVE_STATUSES,
+    STORE_ACTIVE_STATUSES,
+    DomainStatus,
+    StoreEventKind,
+    StoreStatus,
+)
 from stores.engines import ENGINE_CATALOGUE, EngineSpec, engine_spec
 from stores.models import Plan, PlanResources, Store, StoreEvent
 
@@ -155,3 +161,28 @@ def engine_offers(*, plan: Plan | None, resources: Iterable[PlanResources] = ())
 def store_admin_url(store: Store) -> str:
     """Where the merchant logs in to the store's own admin."""
     return f"{store.public_url}{engine_spec(store.engine).admin_path}"
+
+
+# Custom domains' badge colours (static/css/status-colours.css holds them as domain-<status>).
+DOMAIN_STATUS_COLOURS: dict[str, str] = {
+    DomainStatus.PENDING_VERIFICATION: "#4b5563",
+    DomainStatus.VERIFIED: "#1d4ed8",
+    DomainStatus.ISSUING: "#1d4ed8",
+    DomainStatus.ACTIVE: "#15803d",
+    DomainStatus.FAILED: "#b91c1c",
+    DomainStatus.REMOVED: "#374151",
+}
+
+DOMAIN_STATUS_HINTS: dict[str, str] = {
+    DomainStatus.PENDING_VERIFICATION: "Create the records below; we check them regularly, or press Check now.",
+    DomainStatus.VERIFIED: "Ownership proven; we are adding the domain to your store.",
+    DomainStatus.ISSUING: "Your domain is routed; its certificate is being issued.",
+    DomainStatus.ACTIVE: "Your store answers here over HTTPS; the certificate renews by itself.",
+    DomainStatus.FAILED: "The reason is below; fix it, then press Check now.",
+    DomainStatus.REMOVED: "Removed.",
+}
+
+
+def domain_is_changing(status: str) -> bool:
+    """True while a domain moves on its own, i.e. while the Domains section should keep refreshing."""
+    return status in DOMAIN_ACTIVE_STATUSES

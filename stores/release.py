@@ -16,6 +16,7 @@ from provisioning.cluster import MANAGED_BY_LABEL, MANAGED_BY_VALUE, STORE_LABEL
 from provisioning.specs import CredentialsSpec, ReleaseSpec, RoleBindingSpec, TeardownSpec
 from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
 from stores.models import PlanResources, Store
+from stores.selectors import store_routed_domains
 
 
 class PlanMissesEngine(ApplicationError):
@@ -52,6 +53,11 @@ def store_helm_values(store: Store) -> dict[str, Any]:
         "storage": {"className": settings.STORE_STORAGE_CLASS},
         "quota": {"cpu": resources.cpu, "memory": resources.memory, "storage": resources.storage},
         "network": {"clusterCIDRs": list(settings.STORE_CLUSTER_CIDRS)},
+        # Only domains whose ownership is proven are routed; each gets a cert-manager Certificate.
+        "domains": {
+            "hosts": store_routed_domains(store=store),
+            "clusterIssuer": settings.DOMAIN_CLUSTER_ISSUER,
+        },
     }
 
 

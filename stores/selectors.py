@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from stores.choices import STORE_TERMINAL_STATUSES, StoreStatus
-from stores.models import Store, StoreEvent, Tenant
+from stores.choices import DOMAIN_ROUTED_STATUSES, STORE_TERMINAL_STATUSES, DomainStatus, StoreStatus
+from stores.models import Store, StoreDomain, StoreEvent, Tenant
 
 
 def tenant_for_user(*, user: Any) -> Tenant | None:
@@ -42,3 +42,31 @@ def store_get_for_tenant(*, tenant: Tenant, name: str) -> Store | None:
 def store_events(*, store: Store) -> QuerySet[StoreEvent]:
     """The store's history, oldest first."""
     return StoreEvent.objects.filter(store=store).select_related("actor").order_by("created_at", "id")
+
+
+def store_routed_domains(*, store: Store) -> list[str]:
+    """The domains the store's release routes: those whose ownership is proven."""
+    return list(
+        StoreDomain.objects.filter(store=store, status__in=DOMAIN_ROUTED_STATUSES)
+        .order_by("created_at", "id")
+        .values_list("domain", flat=True)
+    )
+
+
+def store_domains(*, store: Store) -> QuerySet[StoreDomain]:
+    """The store's domains that are not removed, oldest first."""
+    return (
+        StoreDomain.objects.filter(store=store)
+        .exclude(status=DomainStatus.REMOVED)
+        .order_by("created_at", "id")
+    )
+
+
+def store_domain_get(*, store: Store, domain: str) -> StoreDomain | None:
+    """The store's live domain of that name (as typed or in any case), else None."""
+    return store_domains(store=store).filter(domain=domain.strip().rstrip(".").lower()).first()
+
+
+def store_domain_by_id(*, store: Store, domain_id: int) -> StoreDomain | None:
+    """The store's live domain with that id, else None (another store's id finds nothing)."""
+    return store_domains(store=store).filter(pk=domain_id).first()

@@ -11,6 +11,7 @@ import secrets
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
+from stores.domains import domains_recheck_due
 from stores.lifecycle import RunOutcome, store_run_execute
 from stores.reconcile import fleet_reconcile
 
@@ -47,3 +48,9 @@ def reconcile() -> None:
     report = fleet_reconcile()
     if report.errors:
         logger.info("reconcile skipped parts: %s", "; ".join(report.errors))
+
+
+@shared_task(name="stores.tasks.domains_recheck", ignore_result=True)
+def domains_recheck() -> int:
+    """The periodic pass over custom domains (due ownership checks, routing verified ones)."""
+    return domains_recheck_due()

@@ -19,6 +19,12 @@ urlpatterns = [
     path("stores/<str:name>/retry/", views.store_retry_view, name="retry"),
     path("stores/<str:name>/delete/", views.store_delete, name="delete"),
     path("stores/<str:name>/credentials/", views.store_credentials, name="credentials"),
+    path("stores/<str:name>/domains/", views.store_domains_view, name="domains"),
+    path("stores/<str:name>/domains/add/", views.store_domain_add, name="domain_add"),
+    path("stores/<str:name>/domains/<int:domain_id>/check/", views.store_domain_check, name="domain_check"),
+    path(
+        "stores/<str:name>/domains/<int:domain_id>/remove/", views.store_domain_remove, name="domain_remove"
+    ),
     path("accounts/verify-email/resend/", views.verify_email_resend, name="verify_email_resend"),
     path("accounts/verify-email/<str:token>/", views.verify_email, name="verify_email"),
     path("settings/tokens/", views.token_list, name="tokens"),

@@ -27,9 +27,11 @@ from platform_site.security import client_ip
 from provisioning.choices import ClusterHealth
 from stores.choices import Engine, StoreStatus
 from stores.credentials import store_credentials_reveal
+from stores.domains import domain_add, domain_check, domain_remove, domain_required_records
 from stores.engines import ENGINE_CATALOGUE, engine_spec
 from stores.forms import (
     DeleteStoreForm,
+    DomainAddForm,
     EmailAuthenticationForm,
     SignupForm,
     StoreLaunchForm,
@@ -41,9 +43,10 @@ from stores.launch_guards import (
     email_verification_start,
 )
 from stores.lifecycle import store_create, store_create_check, store_request_teardown, store_retry
-from stores.models import Plan, PlanResources, Store, Tenant
+from stores.models import Plan, PlanResources, Store, StoreDomain, Tenant
 from stores.permissions import Action, TenantAccess, access_for_user
 from stores.presentation import (
+    domain_is_changing,
     engine_offers,
     failure_in_plain_words,
     is_changing,
@@ -52,6 +55,8 @@ from stores.presentation import (
 )
 from stores.ratelimit import TooManyAttempts, rate_limit_consume
 from stores.selectors import (
+    store_domain_by_id,
+    store_domains,
     store_events,
     store_get_for_tenant,
     store_list_for_tenant,
@@ -343,6 +348,7 @@ def store_detail(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
     store = _store_or_404(tenant, name)
     context = _detail_context(store)
     context["delete_form"] = DeleteStoreForm(store=store)
+    context.update(_domains_context(store))
     # Settled before the page was first shown: a notice of work in progress would be stale already.
     context["clear_progress_notices"] = not context["changing"]
     return render(request, "stores/store_detail.html", context)
@@ -392,6 +398,7 @@ def store_delete(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
         return redirect("stores:detail", name=store.name)
     context = _detail_context(store)
     context["delete_form"] = form
+    context.update(_domains_context(store))
     return render(request, "stores/store_detail.html", context, status=400)
 
 
@@ -473,3 +480,96 @@ def token_revoke(request: HttpRequest, token_key: str, *, tenant: Tenant) -> Htt
         raise Http404(exc.message) from exc
     messages.success(request, f"Token {token_key}… revoked. Programs using it can no longer sign in.")
     return redirect("stores:tokens")
+
+
+# --- Custom domains ---------------------------------------------------------------------------------
+
+
+def _domains_context(store: Store, form: DomainAddForm | None = None) -> dict[str, Any]:
+    domains = list(store_domains(store=store))
+    return {
+        "store": store,
+        "domains": [{"domain": d, "records": domain_required_records(d)} for d in domains],
+        "domains_changing": any(domain_is_changing(d.status) for d in domains),
+        "domain_form": form or DomainAddForm(),
+    }
+
+
+def _domains_response(
+    request: HttpRequest, store: Store, form: DomainAddForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The Domains section alone for htmx; otherwise back to the store page (messages say what happened)."""
+    if _is_htmx(request):
+        # The section shows this request's messages itself: htmx swaps only the section.
+        context = {**_domains_context(store, form), "inline_messages": True}
+        response = render(request, "includes/store_domains.html", context, status=status)
+        add_never_cache_headers(response)
+        return response
+    if form is not None and form.errors:
+        context = _detail_context(store)
+        context["delete_form"] = DeleteStoreForm(store=store)
+        context.update(_domains_context(store, form))
+        return render(request, "stores/store_detail.html", context, status=status)
+    return redirect("stores:detail", name=store.name)
+
+
+def _domain_or_404(store: Store, domain_id: int) -> StoreDomain:
+    domain = store_domain_by_id(store=store, domain_id=domain_id)
+    if domain is None:
+        raise Http404("No such domain.")
+    return domain
+
+
+@require_GET
+@merchant_view
+def store_domains_view(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    """The Domains section alone, polled by htmx while a domain is being verified or issued."""
+    store = _store_or_404(tenant, name)
+    response = render(request, "includes/store_domains.html", _domains_context(store))
+    add_never_cache_headers(response)
+    return response
+
+
+@require_POST
+@merchant_view
+def store_domain_add(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    _require(request, Action.MANAGE_DOMAINS)
+    form = DomainAddForm(request.POST)
+    if not form.is_valid():
+        return _domains_response(request, store, form, status=400)
+    try:
+        domain = domain_add(store=store, domain=form.cleaned_data["domain"], actor=request.user)
+    except ApplicationError as exc:
+        form.add_error("domain", exc.message)
+        return _domains_response(request, store, form, status=exc.http_status)
+    messages.success(request, f"{domain.domain} added: create the records shown to verify it.")
+    return _domains_response(request, store)
+
+
+@require_POST
+@merchant_view
+def store_domain_check(request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    domain = _domain_or_404(store, domain_id)
+    _require(request, Action.MANAGE_DOMAINS)
+    try:
+        domain_check(domain_id=domain.pk, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return _domains_response(request, store)
+
+
+@require_POST
+@merchant_view
+def store_domain_remove(request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    domain = _domain_or_404(store, domain_id)
+    _require(request, Action.MANAGE_DOMAINS)
+    try:
+        domain_remove(domain=domain, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{domain.domain} removed.")
+    return _domains_response(request, store)

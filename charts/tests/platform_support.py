@@ -24,6 +24,7 @@ SERVICE_ACCOUNT = "platform"
 SA_USERNAME = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
 WEB_SERVICE_ACCOUNT = "platform-web"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "store-platform"}
+STORE_WITH_DOMAINS = {"domains": {"hosts": ["shop.example.com"], "clusterIssuer": "letsencrypt-prod"}}
 ENFORCE = "pod-security.kubernetes.io/enforce"
 # What every store namespace the platform writes must carry, besides its managed-by label.
 STORE_NAMESPACE = {**MANAGED_BY, ENFORCE: "restricted"}
@@ -80,6 +81,9 @@ def store_chart_resources() -> set[tuple[str, str]]:
             assert ci_values(chart, ci).is_file()
             for obj in rendered(chart, ci):
                 resources.add((group_of(obj["apiVersion"]), plural(obj["kind"])))
+        # Custom domains add their own kinds (a cert-manager Certificate per domain).
+        for obj in render_chart(chart, [ci_values(chart, "prod")], values=STORE_WITH_DOMAINS):
+            resources.add((group_of(obj["apiVersion"]), plural(obj["kind"])))
     return resources
 
 

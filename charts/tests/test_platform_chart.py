@@ -242,6 +242,25 @@ def test_store_deployer_covers_exactly_what_the_store_charts_render(manifests: l
     assert {("apps", "deployments"), ("batch", "cronjobs"), ("batch", "jobs"), ("", "secrets")} <= rendered
 
 
+def test_certificates_are_granted_in_store_namespaces_only(manifests: list[dict[str, Any]]) -> None:
+    deployer = rule_grants(find(manifests, "ClusterRole", "store-deployer")["rules"])
+    orchestrator = rule_grants(find(manifests, "ClusterRole", "platform-orchestrator")["rules"])
+
+    assert deployer[("cert-manager.io", "certificates")] == MANAGE
+    assert not any(group == "cert-manager.io" for group, _ in orchestrator)
+    # Issuers stay the cluster operator's: a store account can neither make nor change one.
+    assert not any(resource in {"issuers", "clusterissuers"} for _, resource in deployer)
+
+
+def test_custom_domains_are_signed_by_the_issuer_each_environment_names(
+    manifests: list[dict[str, Any]], env: str
+) -> None:
+    expected = {"local": "store-platform-local-ca", "prod": "letsencrypt-prod"}[env]
+    for name in ("platform-web", "platform-worker", "platform-beat"):
+        container = pod_spec(find(manifests, "Deployment", name))["containers"][0]
+        assert env_of(container)["DOMAIN_CLUSTER_ISSUER"] == expected
+
+
 def test_only_the_orchestrator_role_is_bound_cluster_wide(manifests: list[dict[str, Any]]) -> None:
     bindings = by_kind(manifests, "ClusterRoleBinding")
 

@@ -112,3 +112,12 @@ CREDENTIALS_UNAVAILABLE = _error(
 CLUSTER_UNAVAILABLE = _error(
     "Cluster down", "cluster_unavailable", "The cluster did not answer; try again in a minute."
 )
+DOMAIN_INVALID = _error(
+    "Refused domain",
+    "invalid_domain",
+    "coffee.shops.example belongs to the platform (shops.example); every store already has its own "
+    "address there. Add a domain you own instead.",
+)
+DOMAIN_TAKEN = _error(
+    "Domain taken", "domain_taken", "shop.example.com is already claimed by another account."
+)

@@ -13,8 +13,9 @@ from rest_framework import serializers
 
 from provisioning.choices import ClusterHealth
 from provisioning.models import ProvisioningRun
-from stores.choices import Engine, StoreStatus
-from stores.models import Plan, Store, StoreEvent
+from stores.choices import DomainStatus, Engine, StoreStatus
+from stores.domains import domain_required_records
+from stores.models import Plan, Store, StoreDomain, StoreEvent
 from stores.validators import STORE_NAME_MAX_LENGTH, STORE_NAME_MIN_LENGTH
 
 
@@ -188,3 +189,41 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+class DnsRecordSerializer(serializers.Serializer):
+    type = serializers.CharField(read_only=True, help_text="TXT, CNAME, A or AAAA.")
+    name = serializers.CharField(read_only=True)
+    value = serializers.CharField(read_only=True)
+    note = serializers.CharField(read_only=True)
+
+
+class StoreDomainSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=DomainStatus.choices, read_only=True)
+    records = serializers.SerializerMethodField(help_text="The DNS records to create, exactly as shown.")
+
+    class Meta:
+        model = StoreDomain
+        fields = [
+            "domain",
+            "status",
+            "status_reason",
+            "status_changed_at",
+            "records",
+            "check_attempts",
+            "last_checked_at",
+            "next_check_at",
+            "verified_at",
+            "certificate_not_after",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(DnsRecordSerializer(many=True))
+    def get_records(self, domain: StoreDomain) -> list[dict[str, str]]:
+        return DnsRecordSerializer(domain_required_records(domain), many=True).data
+
+
+class StoreDomainAddSerializer(serializers.Serializer):
+    # Parsed here, judged by stores.domains.domain_normalize: one set of refusal messages everywhere.
+    domain = serializers.CharField(max_length=300, trim_whitespace=True, help_text="e.g. shop.example.com")

@@ -28,16 +28,21 @@ from stores.api.serializers import (
     ErrorSerializer,
     PlanSerializer,
     StoreCreateSerializer,
+    StoreDomainAddSerializer,
+    StoreDomainSerializer,
     StoreEventSerializer,
     StoreListFilterSerializer,
     StoreSerializer,
 )
 from stores.choices import StoreStatus
 from stores.credentials import store_credentials_reveal
+from stores.domains import domain_add, domain_check, domain_remove
 from stores.lifecycle import store_create, store_request_teardown, store_retry
-from stores.models import Store, Tenant
+from stores.models import Store, StoreDomain, Tenant
 from stores.permissions import Action, TenantAccess, access_for_user, access_require
 from stores.selectors import (
+    store_domain_get,
+    store_domains,
     store_events,
     store_get_for_tenant,
     store_list_for_tenant,
@@ -283,6 +288,84 @@ class StoreViewSet(
         credentials = store_credentials_reveal(store=store, actor=request.user)
         data = CredentialsSerializer(credentials).data
         return Response(data, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _domain(self, store: Store, domain: str) -> StoreDomain:
+        found = store_domain_get(store=store, domain=domain)
+        if found is None:
+            raise NotFound("No such domain on this store.")
+        return found
+
+    @extend_schema(
+        methods=["GET"],
+        summary="A store's custom domains",
+        description="Each with its status and the DNS records to create (the TXT record proving "
+        "ownership, and the CNAME or A/AAAA record pointing at the platform).",
+        responses={200: StoreDomainSerializer(many=True), **NOT_FOUND, **AUTH_ERRORS},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add a custom domain",
+        description="The domain starts `pending_verification`; create the records shown, then it is "
+        "verified (checked periodically, or at once with `check`), routed and given a certificate.",
+        request=StoreDomainAddSerializer,
+        responses={
+            201: StoreDomainSerializer,
+            400: _error("Not a domain the store can use; the message says why.", examples.DOMAIN_INVALID),
+            409: _error("Another store already claims the domain.", examples.DOMAIN_TAKEN),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["get", "post"], serializer_class=StoreDomainSerializer, filter_backends=[])
+    def domains(self, request: Request, name: str) -> Response:
+        store = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(store_domains(store=store))
+            return self.get_paginated_response(StoreDomainSerializer(page, many=True).data)
+        self.require(Action.MANAGE_DOMAINS)
+        payload = StoreDomainAddSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        domain = domain_add(store=store, domain=payload.validated_data["domain"], actor=request.user)
+        return Response(StoreDomainSerializer(domain).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Check a domain's TXT record now",
+        description="Looks the record up at once; a failed domain starts verification over.",
+        request=None,
+        responses={
+            200: StoreDomainSerializer,
+            409: _error("The domain was removed.", examples.INVALID_STATE),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"domains/(?P<domain>[^/]+)/check",
+        serializer_class=StoreDomainSerializer,
+    )
+    def domain_check(self, request: Request, name: str, domain: str) -> Response:
+        found = self._domain(self.get_object(), domain)
+        self.require(Action.MANAGE_DOMAINS)
+        return Response(StoreDomainSerializer(domain_check(domain_id=found.pk, actor=request.user)).data)
+
+    @extend_schema(
+        summary="Remove a custom domain",
+        description="Its route and certificate leave the store with the next install, queued now; the "
+        "name is free for any store again.",
+        responses={200: StoreDomainSerializer, **NOT_FOUND, **AUTH_ERRORS},
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"domains/(?P<domain>[^/]+)",
+        serializer_class=StoreDomainSerializer,
+    )
+    def domain_remove(self, request: Request, name: str, domain: str) -> Response:
+        found = self._domain(self.get_object(), domain)
+        self.require(Action.MANAGE_DOMAINS)
+        return Response(StoreDomainSerializer(domain_remove(domain=found, actor=request.user)).data)
 
 
 class PlanView(TenantScopedMixin, APIView):

@@ -1,6 +1,7 @@
 """The stores app's models, one module per concern; every model is importable from here."""
 
 from stores.models.access import ApiTokenScope, EmailVerification, IdempotencyKey
+from stores.models.domains import StoreDomain, StoreDomainEvent
 from stores.models.observation import StoreObservation
 from stores.models.store import Store, StoreEvent
 from stores.models.tenancy import Membership, Plan, PlanResources, Tenant
@@ -13,6 +14,8 @@ __all__ = [
     "Plan",
     "PlanResources",
     "Store",
+    "StoreDomain",
+    "StoreDomainEvent",
     "StoreEvent",
     "StoreObservation",
     "Tenant",

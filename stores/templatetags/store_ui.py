@@ -11,9 +11,17 @@ from django.forms import BoundField
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from stores.choices import StoreStatus
+from stores.choices import DomainStatus, StoreStatus
 from stores.models import StoreEvent
-from stores.presentation import STATUS_COLOURS, STATUS_HINTS, event_label, is_changing
+from stores.presentation import (
+    DOMAIN_STATUS_COLOURS,
+    DOMAIN_STATUS_HINTS,
+    STATUS_COLOURS,
+    STATUS_HINTS,
+    domain_is_changing,
+    event_label,
+    is_changing,
+)
 
 register = template.Library()
 
@@ -83,3 +91,16 @@ def ago(moment: datetime | None) -> str:
     if timezone.now() - moment < timedelta(minutes=1):
         return "just now"
     return f"{timesince(moment).split(',')[0]} ago"
+
+
+@register.inclusion_tag("includes/status_badge.html")
+def domain_badge(status: str) -> dict[str, Any]:
+    """A custom domain's badge: the same pill as the store's, with the domain colours."""
+    return {
+        "status": status,
+        "label": DomainStatus(status).label if status in DomainStatus.values else status,
+        "colour_key": f"domain-{status if status in DOMAIN_STATUS_COLOURS else DomainStatus.PENDING_VERIFICATION}",
+        "changing": domain_is_changing(status),
+        "hint": DOMAIN_STATUS_HINTS.get(status, ""),
+        "size": "",
+    }

@@ -4,11 +4,13 @@ from django.urls import reverse
 
 from provisioning.choices import RunKind, RunStatus
 from provisioning.models import ProvisioningRun
-from stores.choices import StoreStatus
+from stores.choices import DomainStatus, StoreStatus
+from stores.domains import domain_add, domain_verification_name
 from stores.lifecycle import store_create
-from stores.models import Store, StoreEvent
-from stores.tests.factories import UserFactory
+from stores.models import Store, StoreDomain, StoreEvent
+from stores.tests.factories import StoreFactory, UserFactory
 from stores.transitions import store_transition
+from testkit.dns_server import dns_server
 
 pytestmark = pytest.mark.django_db
 
@@ -196,3 +198,30 @@ def test_the_teardown_permission_allows_tear_down(client, tenant):
     operator.post(url, {"action": "tear_down", ACTION_CHECKBOX_NAME: [store.pk], "confirmed": "yes"})
     store.refresh_from_db()
     assert store.status == StoreStatus.DELETING
+
+
+def test_domain_admin_is_read_only_and_its_actions_call_the_services(staff_client, tenant, settings):
+    store = StoreFactory(tenant=tenant, status=StoreStatus.READY)
+    pending = domain_add(store=store, domain="pending.example.com")
+    gone = domain_add(store=store, domain="gone.example.com")
+    changelist = reverse("admin:stores_storedomain_changelist")
+
+    page = staff_client.get(changelist).content.decode()
+    assert 'data-status-colour="domain-pending_verification"' in page
+    assert staff_client.get(reverse("admin:stores_storedomain_add")).status_code == 403
+    # Every field is read-only: a posted status is ignored.
+    staff_client.post(
+        reverse("admin:stores_storedomain_change", args=[pending.pk]), {"status": DomainStatus.ACTIVE}
+    )
+    pending.refresh_from_db()
+    assert pending.status == DomainStatus.PENDING_VERIFICATION
+
+    with dns_server() as server:
+        settings.DOMAIN_DNS_NAMESERVERS = [server.nameserver]
+        server.zone.set_txt(domain_verification_name(pending.domain), pending.token)
+        staff_client.post(changelist, {"action": "check_now", ACTION_CHECKBOX_NAME: [pending.pk]})
+    staff_client.post(changelist, {"action": "remove", ACTION_CHECKBOX_NAME: [gone.pk]})
+
+    assert StoreDomain.objects.get(pk=pending.pk).status == DomainStatus.VERIFIED
+    assert StoreDomain.objects.get(pk=gone.pk).status == DomainStatus.REMOVED
+    assert StoreDomain.objects.get(pk=gone.pk).events.last().actor.username == "staff@example.com"

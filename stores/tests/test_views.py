@@ -13,9 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 
-from stores.choices import StoreEventKind, StoreStatus
+from stores.choices import DomainStatus, StoreEventKind, StoreStatus
 from stores.credentials import ClusterUnavailable, StoreCredentials
-from stores.models import Membership, Store, StoreEvent
+from stores.domains import domain_add
+from stores.models import Membership, Store, StoreDomain, StoreEvent
 from stores.tests.factories import MembershipFactory, StoreFactory
 from stores.transitions import store_record_event, store_transition
 
@@ -555,18 +556,30 @@ def test_delete_starts_teardown_and_shows_its_progress(merchant, tenant):
 def test_every_store_url_of_another_tenant_is_a_404(client, tenant, other_owner):
     store = StoreFactory(tenant=tenant, name="private-shop", status=StoreStatus.READY)
     failed = StoreFactory(tenant=tenant, name="private-failed", status=StoreStatus.FAILED)
+    private_domain = domain_add(store=store, domain="private.example.com")
     client.force_login(other_owner)
     for name in [store.name, failed.name, "no-such-store"]:
-        for route in ["detail", "status", "row"]:
+        for route in ["detail", "status", "row", "domains"]:
             url = reverse(f"stores:{route}", args=[name])
             assert client.get(url).status_code == 404, url
             assert client.get(url, headers={"HX-Request": "true"}).status_code == 404, url
-        for route, data in [("retry", {}), ("delete", {"confirm_name": name}), ("credentials", {})]:
+        for route, data in [
+            ("retry", {}),
+            ("delete", {"confirm_name": name}),
+            ("credentials", {}),
+            ("domain_add", {"domain": "shop.example.com"}),
+        ]:
             url = reverse(f"stores:{route}", args=[name])
             assert client.post(url, data).status_code == 404, url
+        for route in ["domain_check", "domain_remove"]:
+            url = reverse(f"stores:{route}", args=[name, private_domain.pk])
+            assert client.post(url).status_code == 404, url
     assert Store.objects.get(pk=store.pk).status == StoreStatus.READY
     assert Store.objects.get(pk=failed.pk).status == StoreStatus.FAILED
     assert not StoreEvent.objects.filter(kind=StoreEventKind.AUDIT).exists()
+    assert list(StoreDomain.objects.values_list("domain", "status")) == [
+        ("private.example.com", DomainStatus.PENDING_VERIFICATION)
+    ]
     assert "private-shop" not in _text(client.get("/stores/"))
     # The name check must not reveal more than "taken" about another tenant's store.
     assert "already taken" in _text(client.get("/stores/new/check-name/", {"name": "private-shop"}))
@@ -576,6 +589,7 @@ def test_every_customer_url_is_walked_by_the_isolation_test():
     from stores import urls
 
     walked = {"detail", "status", "row", "retry", "delete", "credentials"}
+    walked |= {"domains", "domain_add", "domain_check", "domain_remove"}
     tenant_free = {
         *("landing", "signup", "dashboard", "new", "check_name", "tokens", "token_revoke"),
         *("verify_email", "verify_email_resend"),

@@ -91,3 +91,8 @@ image's medusa-config.js reads nothing else; passwords come only from the existi
 - name: AUTH_CORS
   value: {{ include "med.url" . | quote }}
 {{- end }}
+
+{{/* A custom domain's object names: a hash, since a domain can be longer than a name may be. */}}
+{{- define "med.domainName" -}}
+{{ printf "domain-%s" (sha256sum . | trunc 16) }}
+{{- end }}

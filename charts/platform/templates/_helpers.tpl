@@ -158,6 +158,8 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
   value: {{ join "," .Values.stores.clusterCIDRs | quote }}
 - name: STORE_POD_SECURITY_LEVEL
   value: {{ .Values.stores.podSecurityLevel | quote }}
+- name: DOMAIN_CLUSTER_ISSUER
+  value: {{ .Values.stores.domains.clusterIssuer | quote }}
 - name: STORE_CHARTS_DIR
   value: /app/charts
 # Empty: in-cluster config from the mounted ServiceAccount token (helm gets the same through

@@ -107,3 +107,8 @@ is uid 82, so they run as uid 33 to match the files the Debian wordpress image w
   emptyDir:
     sizeLimit: 256Mi
 {{- end }}
+
+{{/* A custom domain's object names: a hash, since a domain can be longer than a name may be. */}}
+{{- define "woo.domainName" -}}
+{{ printf "domain-%s" (sha256sum . | trunc 16) }}
+{{- end }}
