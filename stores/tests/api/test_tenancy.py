@@ -7,8 +7,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from provisioning.models import ProvisioningRun
-from stores.choices import StoreEventKind, StoreStatus
-from stores.models import Store, StoreEvent
+from stores.choices import DomainStatus, StoreEventKind, StoreStatus
+from stores.models import Store, StoreDomain, StoreEvent
 from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,18 +26,31 @@ def _api_routes() -> list[URLPattern]:
 
 def test_the_walk_covers_every_route():
     names = {route.name for route in _api_routes()}
-    assert names == {"plan", "store-list", "store-detail", "store-retry", "store-events", "store-credentials"}
+    assert names == {
+        "plan",
+        "store-list",
+        "store-detail",
+        "store-retry",
+        "store-events",
+        "store-credentials",
+        "store-domains",
+        "store-domain-check",
+        "store-domain-remove",
+    }
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_another_tenants_store_is_404_or_405_on_every_route(api, other_tenant, method):
     theirs = StoreFactory(tenant=other_tenant, name="their-store", status=StoreStatus.FAILED)
+    their_domain = StoreDomain.objects.create(store=theirs, domain="shop.their-store.example", token="t" * 32)
     events_before = StoreEvent.objects.filter(store=theirs).count()
 
     for route in _api_routes():
-        if "name" not in route.pattern.regex.groupindex:
+        groups = route.pattern.regex.groupindex
+        if "name" not in groups:
             continue
-        url = reverse(f"api:{route.name}", kwargs={"name": theirs.name})
+        kwargs = {"name": theirs.name} | ({"domain": their_domain.domain} if "domain" in groups else {})
+        url = reverse(f"api:{route.name}", kwargs=kwargs)
         response = getattr(api, method)(url, {"name": "x", "engine": "woocommerce"}, format="json")
         assert response.status_code in {404, 405}, (method, url, response.status_code)
         assert theirs.name not in response.content.decode()
@@ -47,6 +60,9 @@ def test_another_tenants_store_is_404_or_405_on_every_route(api, other_tenant, m
     assert ProvisioningRun.objects.filter(store=theirs).count() == 1
     assert StoreEvent.objects.filter(store=theirs).count() == events_before
     assert not StoreEvent.objects.filter(kind=StoreEventKind.AUDIT).exists()
+    their_domain.refresh_from_db()
+    assert their_domain.status == DomainStatus.PENDING_VERIFICATION
+    assert not their_domain.events.exists()
 
 
 def test_tenant_level_routes_never_show_another_tenants_store(api, other_tenant):
