@@ -396,6 +396,28 @@ CLUSTER_IS_SIMULATED = env.bool("CLUSTER_IS_SIMULATED", default=False)
 CLUSTER_NODES_SIMULATED = env.bool("CLUSTER_NODES_SIMULATED", default=False)
 
 # ---------------------------------------------------------------------------------------------------
+# Outbound webhooks (stores/webhooks.py) — https://www.standardwebhooks.com/
+# ---------------------------------------------------------------------------------------------------
+# Ranges staff allow as webhook targets although the SSRF guard would refuse them (loopback, private,
+# cluster); empty in production unless a partner's receiver really lives on a private network.
+WEBHOOK_ALLOWED_TARGET_CIDRS = env.list("WEBHOOK_ALLOWED_TARGET_CIDRS", default=[])
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=15.0)
+# Retries: WEBHOOK_RETRY_BASE_SECONDS * 4^(attempt-1), capped, with +-20 % jitter, for this long.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=6 * 3600.0)
+WEBHOOK_RETRY_WINDOW_HOURS = env.int("WEBHOOK_RETRY_WINDOW_HOURS", default=24)
+# An endpoint failing every attempt for this long is disabled and its owner told on the webhooks page.
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=3)
+# After a rotation the old secret signs too (a second signature) for this long.
+WEBHOOK_SECRET_ROTATION_GRACE_HOURS = env.int("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", default=24)
+WEBHOOK_MAX_ENDPOINTS_PER_TENANT = env.int("WEBHOOK_MAX_ENDPOINTS_PER_TENANT", default=10)
+# Retries sooner than this go to the broker with a countdown; later ones wait for the periodic sweep
+# (a countdown far beyond the broker's visibility timeout would be redelivered early).
+WEBHOOK_DIRECT_RETRY_MAX_SECONDS = env.float("WEBHOOK_DIRECT_RETRY_MAX_SECONDS", default=300.0)
+WEBHOOK_SWEEP_INTERVAL = env.int("WEBHOOK_SWEEP_INTERVAL", default=30)
+
+# ---------------------------------------------------------------------------------------------------
 # The provisioning time budget — one number drives every limit
 # ---------------------------------------------------------------------------------------------------
 # The soft limit fires first: the task asks helm to stop (SIGTERM), helm rolls its release back and
@@ -450,6 +472,10 @@ RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=30)
 STORE_DEGRADE_AFTER_SECONDS = env.int("STORE_DEGRADE_AFTER_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "reap-and-reconcile": {"task": "provisioning.tasks.reconcile", "schedule": float(RECONCILE_INTERVAL)},
+    "send-due-webhooks": {
+        "task": "stores.tasks.send_due_webhooks",
+        "schedule": float(WEBHOOK_SWEEP_INTERVAL),
+    },
 }
 
 # ---------------------------------------------------------------------------------------------------

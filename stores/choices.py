@@ -48,3 +48,42 @@ class StoreEventKind(models.TextChoices):
 
 # A store that is up (its release deployed): credentials may be revealed, the watcher follows its health.
 STORE_RUNNING_STATUSES = frozenset({StoreStatus.READY, StoreStatus.DEGRADED})
+
+
+class WebhookEventType(models.TextChoices):
+    """What a partner's endpoint can subscribe to; each is sent when the store's status moves there."""
+
+    STORE_REQUESTED = "store.requested", "Store requested"  # accepted, or queued again (retry, drift)
+    STORE_READY = "store.ready", "Store ready"  # answering at its URL (also after recovering)
+    STORE_FAILED = "store.failed", "Store failed"  # provisioning or teardown failed; status_reason says why
+    STORE_DELETING = "store.deleting", "Store deleting"  # teardown requested
+    STORE_DELETED = "store.deleted", "Store deleted"  # release, namespace and volumes are gone
+
+
+# The store statuses that announce themselves to webhooks (provisioning and degraded do not: they are
+# not in the partner contract of issue 21).
+WEBHOOK_EVENT_FOR_STATUS: dict[str, WebhookEventType] = {
+    StoreStatus.REQUESTED: WebhookEventType.STORE_REQUESTED,
+    StoreStatus.READY: WebhookEventType.STORE_READY,
+    StoreStatus.FAILED: WebhookEventType.STORE_FAILED,
+    StoreStatus.DELETING: WebhookEventType.STORE_DELETING,
+    StoreStatus.DELETED: WebhookEventType.STORE_DELETED,
+}
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its next attempt (next_attempt_at)
+    SUCCEEDED = "succeeded", "Delivered"  # the endpoint answered 2xx
+    FAILED = "failed", "Gave up"  # retries ran out (24 h) or the endpoint was disabled; last_error says why
+
+
+WEBHOOK_DELIVERY_ACTIVE_STATUSES = frozenset({WebhookDeliveryStatus.PENDING})
+WEBHOOK_DELIVERY_TERMINAL_STATUSES = frozenset(
+    {WebhookDeliveryStatus.SUCCEEDED, WebhookDeliveryStatus.FAILED}
+)
+# A resend moves a finished delivery back to pending; nothing else leaves a terminal status.
+WEBHOOK_DELIVERY_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    WebhookDeliveryStatus.PENDING: frozenset({WebhookDeliveryStatus.SUCCEEDED, WebhookDeliveryStatus.FAILED}),
+    WebhookDeliveryStatus.SUCCEEDED: frozenset({WebhookDeliveryStatus.PENDING}),
+    WebhookDeliveryStatus.FAILED: frozenset({WebhookDeliveryStatus.PENDING}),
+}

@@ -13,6 +13,7 @@ from celery.utils.log import get_task_logger
 
 from stores.lifecycle import RunOutcome, store_run_execute
 from stores.reconcile import fleet_reconcile
+from stores.webhooks import DELIVER_TIME_LIMIT_SECONDS, webhook_deliveries_send_due, webhook_delivery_attempt
 
 logger = get_task_logger(__name__)
 
@@ -47,3 +48,22 @@ def reconcile() -> None:
     report = fleet_reconcile()
     if report.errors:
         logger.info("reconcile skipped parts: %s", "; ".join(report.errors))
+
+
+@shared_task(
+    name="stores.tasks.deliver_webhook",
+    ignore_result=True,
+    soft_time_limit=DELIVER_TIME_LIMIT_SECONDS - 10,
+    time_limit=DELIVER_TIME_LIMIT_SECONDS,
+)
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt of a webhook delivery; a duplicate or early message is a no-op (the claim decides)."""
+    return webhook_delivery_attempt(delivery_id=delivery_id).outcome.value
+
+
+@shared_task(name="stores.tasks.send_due_webhooks", ignore_result=True, soft_time_limit=60, time_limit=90)
+def send_due_webhooks() -> None:
+    """Periodic (Celery beat): dispatch webhook deliveries whose next attempt is due."""
+    sent = webhook_deliveries_send_due()
+    if sent:
+        logger.info("dispatched %d due webhook deliveries", sent)

@@ -4,6 +4,7 @@ from stores.models.access import ApiTokenScope, EmailVerification, IdempotencyKe
 from stores.models.observation import StoreObservation
 from stores.models.store import Store, StoreEvent
 from stores.models.tenancy import Membership, Plan, PlanResources, Tenant
+from stores.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "ApiTokenScope",
@@ -16,4 +17,8 @@ __all__ = [
     "StoreEvent",
     "StoreObservation",
     "Tenant",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]
