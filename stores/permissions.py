@@ -23,6 +23,7 @@ class Action(StrEnum):
     DELETE = "delete"  # tear a store down
     REVEAL_CREDENTIALS = "reveal_credentials"  # read a store's admin login
     MANAGE_TOKENS = "manage_tokens"  # create, list and revoke API tokens
+    MANAGE_WEBHOOKS = "manage_webhooks"  # add, rotate, enable and delete webhook endpoints; resend
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -38,6 +39,7 @@ _REFUSALS = {
     Action.DELETE: "Only the organisation's owners can delete stores.",
     Action.REVEAL_CREDENTIALS: "Only the organisation's owners can see store credentials.",
     Action.MANAGE_TOKENS: "Only the organisation's owners can create or revoke API tokens.",
+    Action.MANAGE_WEBHOOKS: "Only the organisation's owners can manage webhook endpoints.",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from stores.choices import STORE_TERMINAL_STATUSES, StoreStatus
-from stores.models import Store, StoreEvent, Tenant
+from stores.models import Store, StoreEvent, Tenant, WebhookDelivery, WebhookEndpoint
 
 
 def tenant_for_user(*, user: Any) -> Tenant | None:
@@ -42,3 +42,18 @@ def store_get_for_tenant(*, tenant: Tenant, name: str) -> Store | None:
 def store_events(*, store: Store) -> QuerySet[StoreEvent]:
     """The store's history, oldest first."""
     return StoreEvent.objects.filter(store=store).select_related("actor").order_by("created_at", "id")
+
+
+def webhook_endpoints_for_tenant(*, tenant: Tenant) -> QuerySet[WebhookEndpoint]:
+    """A tenant's webhook endpoints, oldest first."""
+    return WebhookEndpoint.objects.filter(tenant=tenant).order_by("created_at", "id")
+
+
+def webhook_deliveries_for_endpoint(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """An endpoint's delivery log, newest first, with each delivery's attempts."""
+    return (
+        WebhookDelivery.objects.filter(endpoint=endpoint)
+        .select_related("message")
+        .prefetch_related("attempt_log")
+        .order_by("-created_at", "-id")
+    )
