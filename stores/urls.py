@@ -23,4 +23,6 @@ urlpatterns = [
     path("accounts/verify-email/<str:token>/", views.verify_email, name="verify_email"),
     path("settings/tokens/", views.token_list, name="tokens"),
     path("settings/tokens/<str:token_key>/revoke/", views.token_revoke, name="token_revoke"),
+    path("settings/webhooks/", views.webhook_list, name="webhooks"),
+    path("settings/webhooks/<int:endpoint_id>/", views.webhook_detail, name="webhook"),
 ]

@@ -33,6 +33,7 @@ from stores.forms import (
     EmailAuthenticationForm,
     SignupForm,
     StoreLaunchForm,
+    WebhookEndpointForm,
     apply_application_error,
 )
 from stores.launch_guards import (
@@ -56,10 +57,19 @@ from stores.selectors import (
     store_get_for_tenant,
     store_list_for_tenant,
     tenant_live_store_count,
+    webhook_deliveries_for_endpoint,
+    webhook_endpoints_for_tenant,
 )
 from stores.services import user_signup
 from stores.tokens import api_token_create, api_token_list, api_token_revoke
 from stores.validators import suggest_store_name
+from stores.webhooks import (
+    webhook_delivery_resend,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_enable,
+    webhook_endpoint_rotate_secret,
+)
 
 MerchantView = Callable[..., HttpResponse]
 # Tag of the notices about work in progress ("… is on its way"): the status panel clears them once the
@@ -473,3 +483,99 @@ def token_revoke(request: HttpRequest, token_key: str, *, tenant: Tenant) -> Htt
         raise Http404(exc.message) from exc
     messages.success(request, f"Token {token_key}… revoked. Programs using it can no longer sign in.")
     return redirect("stores:tokens")
+
+
+# --- Webhooks ---------------------------------------------------------------------------------------
+
+
+def _secret_response(response: HttpResponse) -> HttpResponse:
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view
+def webhook_list(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    """The organisation's webhook endpoints; a POST adds one and shows its secret in this response only."""
+    form = WebhookEndpointForm(request.POST or None)
+    new_secret = ""
+    status = 200
+    if request.method == "POST":
+        _require(request, Action.MANAGE_WEBHOOKS)
+        if form.is_valid():
+            try:
+                endpoint, new_secret = webhook_endpoint_create(
+                    tenant=tenant, actor=request.user, **form.cleaned_data
+                )
+            except ApplicationError as exc:
+                apply_application_error(form, exc)
+                status = exc.http_status
+            else:
+                status = 201
+                form = WebhookEndpointForm()
+        else:
+            status = 400
+    response = render(
+        request,
+        "stores/webhook_list.html",
+        {"endpoints": webhook_endpoints_for_tenant(tenant=tenant), "form": form, "new_secret": new_secret},
+        status=status,
+    )
+    return _secret_response(response) if new_secret else response
+
+
+def _endpoint_or_404(tenant: Tenant, endpoint_id: int) -> Any:
+    endpoint = webhook_endpoints_for_tenant(tenant=tenant).filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise Http404("No such webhook endpoint.")
+    return endpoint
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view
+def webhook_detail(request: HttpRequest, endpoint_id: int, *, tenant: Tenant) -> HttpResponse:
+    """One endpoint: its delivery log; POST `action` rotates the secret, enables, deletes or resends."""
+    endpoint = _endpoint_or_404(tenant, endpoint_id)
+    new_secret = ""
+    if request.method == "POST":
+        _require(request, Action.MANAGE_WEBHOOKS)
+        action = request.POST.get("action", "")
+        try:
+            if action == "rotate":
+                new_secret = webhook_endpoint_rotate_secret(endpoint=endpoint)
+                endpoint.refresh_from_db()
+            elif action == "enable":
+                endpoint = webhook_endpoint_enable(endpoint=endpoint)
+                messages.success(request, "Endpoint enabled. New events are sent to it again.")
+            elif action == "delete":
+                webhook_endpoint_delete(endpoint=endpoint)
+                messages.success(request, f"Endpoint {endpoint.url} deleted.")
+                return redirect("stores:webhooks")
+            elif action == "resend":
+                delivery_id = request.POST.get("delivery", "")
+                delivery = (
+                    webhook_deliveries_for_endpoint(endpoint=endpoint).filter(pk=int(delivery_id)).first()
+                    if delivery_id.isdigit()
+                    else None
+                )
+                if delivery is None:
+                    raise Http404("No such delivery.")
+                webhook_delivery_resend(delivery=delivery)
+                messages.success(request, f"Event {delivery.message.msg_id} queued to be sent again.")
+            else:
+                return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        if not new_secret:
+            return redirect("stores:webhook", endpoint_id=endpoint.pk)
+    response = render(
+        request,
+        "stores/webhook_detail.html",
+        {
+            "endpoint": endpoint,
+            "deliveries": webhook_deliveries_for_endpoint(endpoint=endpoint)[:50],
+            "new_secret": new_secret,
+        },
+    )
+    return _secret_response(response) if new_secret else response
