@@ -395,6 +395,11 @@ CLUSTER_IS_SIMULATED = env.bool("CLUSTER_IS_SIMULATED", default=False)
 # Set by `make demo` on the real control plane of `make cluster`: its nodes are kwok's, no pods run.
 CLUSTER_NODES_SIMULATED = env.bool("CLUSTER_NODES_SIMULATED", default=False)
 
+# A store's activity (events, pods, logs, usage: stores/activity.py) reaches the apiserver on each view;
+# this many views per user per window.
+STORE_ACTIVITY_RATE_LIMIT = env.int("STORE_ACTIVITY_RATE_LIMIT", default=30)
+STORE_ACTIVITY_RATE_WINDOW_SECONDS = env.int("STORE_ACTIVITY_RATE_WINDOW_SECONDS", default=60)
+
 # ---------------------------------------------------------------------------------------------------
 # Outbound webhooks (stores/webhooks.py) — https://www.standardwebhooks.com/
 # ---------------------------------------------------------------------------------------------------

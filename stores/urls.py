@@ -19,6 +19,7 @@ urlpatterns = [
     path("stores/<str:name>/retry/", views.store_retry_view, name="retry"),
     path("stores/<str:name>/delete/", views.store_delete, name="delete"),
     path("stores/<str:name>/credentials/", views.store_credentials, name="credentials"),
+    path("stores/<str:name>/activity/", views.store_activity_view, name="activity"),
     path("accounts/verify-email/resend/", views.verify_email_resend, name="verify_email_resend"),
     path("accounts/verify-email/<str:token>/", views.verify_email, name="verify_email"),
     path("settings/tokens/", views.token_list, name="tokens"),

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from platform_site.errors import ApplicationError
 from platform_site.security import client_ip
 from provisioning.choices import ClusterHealth
+from stores.activity import store_activity
 from stores.choices import Engine, StoreStatus
 from stores.credentials import store_credentials_reveal
 from stores.engines import ENGINE_CATALOGUE, engine_spec
@@ -426,6 +427,37 @@ def store_credentials(request: HttpRequest, name: str, *, tenant: Tenant) -> Htt
         status = exc.http_status
     template = "includes/credentials.html" if _is_htmx(request) else "stores/store_credentials.html"
     response = render(request, template, context, status=status)
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
+@require_GET
+@merchant_view
+def store_activity_view(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    """The store's events, pods, log tails and usage, read from its namespace now."""
+    store = _store_or_404(tenant, name)
+    context: dict[str, Any] = {
+        "store": store,
+        "pod": request.GET.get("pod", ""),
+        "lines": request.GET.get("lines", ""),
+    }
+    try:
+        context["activity"] = store_activity(
+            store=store,
+            actor=request.user,
+            pod=context["pod"],
+            container=request.GET.get("container", ""),
+            lines=context["lines"],
+        )
+    except TooManyAttempts as exc:
+        return _too_many(request, "stores/store_activity.html", context, exc)
+    except ApplicationError as exc:
+        context["error"] = exc.message
+        response = render(request, "stores/store_activity.html", context, status=exc.http_status)
+    else:
+        response = render(request, "stores/store_activity.html", context)
+    # Logs are read fresh and may be sensitive despite redaction: never cached.
     add_never_cache_headers(response)
     patch_cache_control(response, no_store=True, private=True)
     return response
