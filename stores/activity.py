@@ -32,7 +32,6 @@ from provisioning.workloads import (
     pod_log_tail,
 )
 from stores.choices import StoreStatus
-from stores.credentials import ClusterUnavailable
 from stores.models import PlanResources, Store
 from stores.ratelimit import rate_limit_consume
 
@@ -110,6 +109,12 @@ def store_activity(
     wanted_lines = _lines(lines)
     if store.status == StoreStatus.DELETED:
         raise ActivityUnavailable("The store is deleted; nothing of it runs any more.")
+    if store.status == StoreStatus.REQUESTED:
+        # Queued, not started: there is nothing to read yet (or, when re-queued, the run about to
+        # start will replace it); asking the cluster would only cost an apiserver call.
+        raise ActivityUnavailable(
+            "The store is waiting for a worker; its activity shows once provisioning starts."
+        )
     rate_limit_consume(
         scope="store-activity",
         values=[f"user-{getattr(actor, 'pk', actor)}"],
@@ -120,10 +125,19 @@ def store_activity(
     access = access or ClusterAccess.for_cluster(store.cluster)
     namespace = store.namespace
     problems: list[str] = []
+    quota_cpu = quota.cpu_millicores if quota else None
+    quota_memory = quota.memory_mib if quota else None
     try:
         api = access.api_client_factory()
     except ClusterNotConfigured as exc:
-        raise ClusterUnavailable("The cluster is not reachable from the platform; try again later.") from exc
+        # Like any part the cluster does not give: said on the page, not an error page.
+        return StoreActivity(
+            namespace=namespace,
+            usage_note="not available: the platform has no connection to the store's cluster",
+            problems=[f"The platform cannot reach the store's cluster: {redact(str(exc))}"],
+            quota_cpu_millicores=quota_cpu,
+            quota_memory_mib=quota_memory,
+        )
     try:
         try:
             events = namespace_events(api, namespace=namespace)
@@ -150,9 +164,9 @@ def store_activity(
         logs=logs,
         usage=usage,
         usage_note=usage_note,
-        quota_cpu_millicores=quota.cpu_millicores if quota else None,
-        quota_memory_mib=quota.memory_mib if quota else None,
         problems=problems,
+        quota_cpu_millicores=quota_cpu,
+        quota_memory_mib=quota_memory,
     )
 
 

@@ -271,13 +271,13 @@ class StoreViewSet(
         description="Read from the store's own namespace on each call: recent Kubernetes events, pods "
         "with restarts and OOM kills, the last `lines` of each container's log (or only `pod`'s / "
         "`container`'s), and CPU/memory against the plan's quota when the cluster has metrics-server. "
-        "Redacted; rate-limited per user.",
+        "A part the cluster does not give is listed in `problems` in plain words. Redacted; "
+        "rate-limited per user.",
         parameters=[ActivityQuerySerializer],
         responses={
             200: ActivitySerializer,
             400: _error("An unknown pod or container, or lines out of range.", examples.INVALID_FILTER),
-            409: _error("The store is deleted.", examples.INVALID_STATE),
-            503: _error("The cluster did not answer.", examples.CLUSTER_UNAVAILABLE),
+            409: _error("The store is deleted, or still waiting for a worker.", examples.INVALID_STATE),
             **NOT_FOUND,
             **AUTH_ERRORS,
         },

@@ -140,11 +140,16 @@ def test_reads_are_rate_limited_per_user(store, owner, settings):
     assert codes == [200, 200, 429]
 
 
-def test_a_deleted_store_has_no_activity(tenant, owner, kube_api, settings):
+@pytest.mark.parametrize(
+    ("status", "words"), [(StoreStatus.DELETED, "deleted"), (StoreStatus.REQUESTED, "waiting")]
+)
+def test_a_deleted_or_queued_store_has_no_activity(tenant, owner, kube_api, settings, status, words):
     settings.KUBECONFIG = str(kube_api.kubeconfig_path)
-    gone = StoreFactory(tenant=tenant, status=StoreStatus.DELETED)
-    response = client_with_token(token_for(owner)).get(f"/api/v1/stores/{gone.name}/activity/")
-    assert response.status_code == 409
+    store = StoreFactory(tenant=tenant, status=status)
+    kube_api.clear_requests()
+    response = client_with_token(token_for(owner)).get(f"/api/v1/stores/{store.name}/activity/")
+    assert response.status_code == 409 and words in response.json()["error"]["message"]
+    assert kube_api.requests() == []  # refused before asking the cluster
 
 
 def test_the_page_shows_the_same_in_plain_words(store, owner, client):
@@ -159,3 +164,12 @@ def test_the_page_shows_the_same_in_plain_words(store, owner, client):
     assert "The cluster could not give this log:" in text
     assert client.get(f"/stores/{store.name}/activity/?pod=nope").status_code == 400
     assert "Logs, events and usage" in _text(client.get(f"/stores/{store.name}/"))
+
+
+def test_without_a_cluster_connection_the_page_says_so(tenant, owner, client, settings, tmp_path):
+    settings.KUBECONFIG = str(tmp_path / "missing-kubeconfig")
+    store = StoreFactory(tenant=tenant, ready=True)
+    client.force_login(owner)
+    response = client.get(f"/stores/{store.name}/activity/")
+    assert response.status_code == 200
+    assert "The platform cannot reach the store's cluster" in _text(response)

@@ -66,6 +66,8 @@ def test_another_tenants_endpoints_are_404_and_never_listed(api, other_api):
         ("get", f"/api/v1/webhooks/{created['id']}/"),
         ("get", f"/api/v1/webhooks/{created['id']}/deliveries/"),
         ("post", f"/api/v1/webhooks/{created['id']}/rotate-secret/"),
+        ("post", f"/api/v1/webhooks/{created['id']}/enable/"),
+        ("post", f"/api/v1/webhooks/{created['id']}/deliveries/1/resend/"),
         ("delete", f"/api/v1/webhooks/{created['id']}/"),
     ]:
         assert getattr(other_api, method)(path).status_code == 404
