@@ -475,8 +475,11 @@ RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=30)
 # How long a ready store's workload may stay not-ready (a rollout, a restart) before the store is
 # marked degraded by the fleet watcher (stores/fleet.py).
 STORE_DEGRADE_AFTER_SECONDS = env.int("STORE_DEGRADE_AFTER_SECONDS", default=30)
+# How often a running rollout (stores/upgrades.py) looks at its batch and decides what next.
+ROLLOUT_STEP_INTERVAL = env.int("ROLLOUT_STEP_INTERVAL", default=10)
 CELERY_BEAT_SCHEDULE = {
     "reap-and-reconcile": {"task": "provisioning.tasks.reconcile", "schedule": float(RECONCILE_INTERVAL)},
+    "advance-rollouts": {"task": "stores.tasks.advance_rollouts", "schedule": float(ROLLOUT_STEP_INTERVAL)},
     "send-due-webhooks": {
         "task": "stores.tasks.send_due_webhooks",
         "schedule": float(WEBHOOK_SWEEP_INTERVAL),

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import InlineModelAdmin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -32,9 +33,20 @@ from provisioning.clusters import (
 from provisioning.models import Cluster, ProvisioningRun
 from stores.choices import STORE_TERMINAL_STATUSES
 from stores.lifecycle import store_create, store_request_teardown, store_retry
-from stores.models import Membership, Plan, PlanResources, Store, StoreEvent, Tenant
+from stores.models import (
+    EngineVersion,
+    Membership,
+    Plan,
+    PlanResources,
+    Rollout,
+    RolloutItem,
+    Store,
+    StoreEvent,
+    Tenant,
+)
 from stores.placement import cluster_loads
 from stores.presentation import STATUS_COLOURS
+from stores.upgrades import rollout_cancel, rollout_check, rollout_create, rollout_pause, rollout_start
 
 
 def status_badge(status: str, label: str) -> str:
@@ -436,3 +448,118 @@ class ClusterAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{cluster.name}: {'reachable' if check.reachable else check.reason}", level
             )
+
+
+# --- Engine versions and rollouts ---------------------------------------------------------------------
+
+
+@admin.register(EngineVersion)
+class EngineVersionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "engine", "chart_version", "state", "created_at")
+    list_filter = ("engine", "state")
+    search_fields = ("name",)
+    readonly_fields = ("created_at",)
+
+
+class RolloutItemInline(admin.TabularInline):
+    model = RolloutItem
+    fields = ("store", "batch", "status", "previous_version", "reason", "started_at", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RolloutForm(forms.ModelForm):
+    """A new rollout's settings, checked by the same service that creates it."""
+
+    class Meta:
+        model = Rollout
+        fields = (
+            "target", "selection", "plan", "tenant", "store_names", "batch_size", "pause_seconds", "max_failures",
+        )  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.instance.pk is None and data.get("target") is not None:
+            try:
+                rollout_check(
+                    target=data["target"],
+                    selection=data.get("selection", ""),
+                    plan=data.get("plan"),
+                    tenant=data.get("tenant"),
+                    store_names=data.get("store_names") or [],
+                    batch_size=data.get("batch_size") or 0,
+                )
+            except ApplicationError as exc:
+                raise ValidationError(exc.message) from exc
+        return data
+
+
+@admin.register(Rollout)
+class RolloutAdmin(admin.ModelAdmin):
+    """Create a rollout (planned, not started), then start, pause, resume or cancel it by action."""
+
+    form = RolloutForm
+    list_display = ("__str__", "status", "current_batch", "batch_size", "created_at", "finished_at")
+    list_filter = ("status", "target__engine")
+    list_select_related = ("target",)
+    raw_id_fields = ("tenant",)
+    actions = ["start_or_resume", "pause", "cancel"]
+    status_fields = (
+        "status",
+        "status_reason",
+        "current_batch",
+        "next_batch_at",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Once created a rollout's settings are its record: only the actions change it.
+        if obj is not None:
+            return (*RolloutForm.Meta.fields, *self.status_fields)
+        return self.status_fields
+
+    def save_model(self, request: HttpRequest, obj: Rollout, form: Any, change: bool) -> None:
+        if change:
+            return
+        created = rollout_create(
+            actor=request.user, **{name: form.cleaned_data.get(name) for name in RolloutForm.Meta.fields}
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[InlineModelAdmin[Any, Any]]]:
+        # A new rollout has no items until the service plans them.
+        return [RolloutItemInline] if obj is not None else []
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Nothing to save beside the rollout: the service made its items, the inline is read-only.
+        return None
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[Rollout], command: Callable[..., Rollout], done: str
+    ) -> None:
+        for rollout in queryset:
+            try:
+                command(rollout=rollout)
+            except ApplicationError as exc:
+                self.message_user(request, f"{rollout}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, f"{rollout}: {done}", messages.SUCCESS)
+
+    @admin.action(description="Start or resume", permissions=["change"])
+    def start_or_resume(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
+        self._each(request, queryset, rollout_start, "running; its next batch starts within a minute.")
+
+    @admin.action(description="Pause (the batch in flight finishes)", permissions=["change"])
+    def pause(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
+        self._each(request, queryset, rollout_pause, "paused.")
+
+    @admin.action(description="Cancel", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
+        self._each(request, queryset, rollout_cancel, "cancelled; upgraded stores stay upgraded.")

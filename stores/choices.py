@@ -87,3 +87,50 @@ WEBHOOK_DELIVERY_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     WebhookDeliveryStatus.SUCCEEDED: frozenset({WebhookDeliveryStatus.PENDING}),
     WebhookDeliveryStatus.FAILED: frozenset({WebhookDeliveryStatus.PENDING}),
 }
+
+
+class EngineVersionState(models.TextChoices):
+    AVAILABLE = "available", "Available"  # may be rolled out to stores
+    DEFAULT = "default", "Default"  # what new stores of the engine get (one per engine)
+    RETIRED = "retired", "Retired"  # no new rollouts to it; stores on it keep running
+
+
+class RolloutStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # created; nothing upgraded yet
+    RUNNING = "running", "Running"  # upgrading batch by batch
+    PAUSED = "paused", "Paused"  # staff paused it; the batch in flight finishes, no new batch starts
+    SUCCEEDED = "succeeded", "Succeeded"  # every selected store reached the target
+    STOPPED = "stopped", "Stopped"  # a batch failed over the threshold; failed stores are rolled back
+    CANCELLED = "cancelled", "Cancelled"  # staff cancelled it; stores already upgraded stay upgraded
+
+
+ROLLOUT_TERMINAL_STATUSES = frozenset(
+    {RolloutStatus.SUCCEEDED, RolloutStatus.STOPPED, RolloutStatus.CANCELLED}
+)
+ROLLOUT_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    RolloutStatus.PENDING: frozenset({RolloutStatus.RUNNING, RolloutStatus.CANCELLED}),
+    RolloutStatus.RUNNING: frozenset(
+        {RolloutStatus.PAUSED, RolloutStatus.SUCCEEDED, RolloutStatus.STOPPED, RolloutStatus.CANCELLED}
+    ),
+    RolloutStatus.PAUSED: frozenset({RolloutStatus.RUNNING, RolloutStatus.CANCELLED}),
+    RolloutStatus.SUCCEEDED: frozenset(),
+    RolloutStatus.STOPPED: frozenset(),
+    RolloutStatus.CANCELLED: frozenset(),
+}
+
+
+class RolloutItemStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for its batch"
+    UPGRADING = "upgrading", "Upgrading"  # its provision run to the target version is queued or running
+    SUCCEEDED = "succeeded", "Upgraded"  # ready on the target version
+    FAILED = "failed", "Failed"  # the upgrade failed; reason says why
+    ROLLING_BACK = "rolling_back", "Rolling back"  # being put back on its previous version
+    ROLLED_BACK = "rolled_back", "Rolled back"  # ready again on its previous version
+    SKIPPED = "skipped", "Skipped"  # was not ready when its batch started (or the rollout was cancelled)
+
+
+class RolloutSelection(models.TextChoices):
+    ALL = "all", "All stores of the engine"
+    PLAN = "plan", "Stores on one plan"
+    TENANT = "tenant", "Stores of one organisation"
+    LIST = "list", "A list of store names"

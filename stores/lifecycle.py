@@ -51,6 +51,7 @@ from stores.placement import store_place
 from stores.release import PlanMissesEngine, release_spec_for, teardown_spec_for
 from stores.selectors import tenant_live_store_count
 from stores.transitions import store_record_created, store_record_event, store_transition
+from stores.upgrades import engine_version_default
 from stores.validators import host_for_store, namespace_for_store, release_name_for_store, validate_store_name
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
                     host=host_for_store(name, settings.STORE_BASE_DOMAIN),
                     status_reason="Queued: waiting for a worker to start provisioning.",
                     created_by=actor if getattr(actor, "pk", None) else None,
+                    engine_version=engine_version_default(engine=engine),
                 )
         except IntegrityError:
             # Another tenant inserted the same live name between our check and our insert.

@@ -13,6 +13,7 @@ from celery.utils.log import get_task_logger
 
 from stores.lifecycle import RunOutcome, store_run_execute
 from stores.reconcile import fleet_reconcile
+from stores.upgrades import rollouts_advance_all
 from stores.webhooks import DELIVER_TIME_LIMIT_SECONDS, webhook_deliveries_send_due, webhook_delivery_attempt
 
 logger = get_task_logger(__name__)
@@ -67,3 +68,11 @@ def send_due_webhooks() -> None:
     sent = webhook_deliveries_send_due()
     if sent:
         logger.info("dispatched %d due webhook deliveries", sent)
+
+
+@shared_task(name="stores.tasks.advance_rollouts", ignore_result=True, soft_time_limit=60, time_limit=90)
+def advance_rollouts() -> None:
+    """Periodic (Celery beat): one step of every moving rollout (settle, stop, pause or next batch)."""
+    moved = rollouts_advance_all()
+    if moved:
+        logger.info("advanced %d rollouts", moved)

@@ -4,15 +4,19 @@ from stores.models.access import ApiTokenScope, EmailVerification, IdempotencyKe
 from stores.models.observation import StoreObservation
 from stores.models.store import Store, StoreEvent
 from stores.models.tenancy import Membership, Plan, PlanResources, Tenant
+from stores.models.versions import EngineVersion, Rollout, RolloutItem
 from stores.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "ApiTokenScope",
     "EmailVerification",
+    "EngineVersion",
     "IdempotencyKey",
     "Membership",
     "Plan",
     "PlanResources",
+    "Rollout",
+    "RolloutItem",
     "Store",
     "StoreEvent",
     "StoreObservation",
