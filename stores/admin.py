@@ -43,6 +43,9 @@ from stores.models import (
     Store,
     StoreEvent,
     Tenant,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from stores.placement import cluster_loads
 from stores.presentation import STATUS_COLOURS
@@ -563,3 +566,56 @@ class RolloutAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
         self._each(request, queryset, rollout_cancel, "cancelled; upgraded stores stay upgraded.")
+
+
+# --- Webhooks (read-only: partners manage their endpoints themselves) ---------------------------------
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("number", "started_at", "status_code", "duration_ms", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("url", "tenant", "disabled_at", "failing_since", "last_success_at", "created_at")
+    list_filter = (("disabled_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("tenant",)
+    search_fields = ("url", "tenant__name")
+    # The secret is never shown here; partners see it once when they create or rotate it.
+    fields = (
+        "tenant", "url", "description", "event_types", "disabled_at", "disabled_reason", "failing_since",
+        "last_success_at", "created_by", "created_at",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "attempts", "last_status_code", "next_attempt_at", "created_at")
+    list_filter = ("status", "message__event_type")
+    list_select_related = ("message", "endpoint")
+    raw_id_fields = ("endpoint", "message")
+    inlines = [WebhookAttemptInline]
+    readonly_fields = (
+        "endpoint", "message", "status", "attempts", "next_attempt_at", "deadline_at", "claimed_until",
+        "last_attempt_at", "last_status_code", "last_duration_ms", "last_error", "finished_at", "created_at",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -105,3 +105,13 @@ def test_another_tenants_endpoint_is_a_404_and_unchanged(client, other_owner, te
     assert client.post(f"/settings/webhooks/{endpoint.pk}/", {"action": "delete"}).status_code == 404
     assert URL not in _text(client.get("/settings/webhooks/"))
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+def test_staff_see_endpoints_and_deliveries_read_only_without_the_secret(admin_client, tenant):
+    endpoint, secret = webhook_endpoint_create(tenant=tenant, url=URL)
+    StoreFactory(tenant=tenant, failed=True)
+    page = admin_client.get(f"/admin/stores/webhookendpoint/{endpoint.pk}/change/").content.decode()
+    assert URL in page and secret not in page and endpoint.secret_sealed not in page
+    delivery = WebhookDelivery.objects.filter(endpoint=endpoint).first()
+    assert admin_client.get(f"/admin/stores/webhookdelivery/{delivery.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/stores/webhookendpoint/add/").status_code == 403
