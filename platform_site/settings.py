@@ -418,6 +418,33 @@ CLUSTER_IS_SIMULATED = env.bool("CLUSTER_IS_SIMULATED", default=False)
 # Set by `make demo` on the real control plane of `make cluster`: its nodes are kwok's, no pods run.
 CLUSTER_NODES_SIMULATED = env.bool("CLUSTER_NODES_SIMULATED", default=False)
 
+# A store's activity (events, pods, logs, usage: stores/activity.py) reaches the apiserver on each view;
+# this many views per user per window.
+STORE_ACTIVITY_RATE_LIMIT = env.int("STORE_ACTIVITY_RATE_LIMIT", default=30)
+STORE_ACTIVITY_RATE_WINDOW_SECONDS = env.int("STORE_ACTIVITY_RATE_WINDOW_SECONDS", default=60)
+
+# ---------------------------------------------------------------------------------------------------
+# Outbound webhooks (stores/webhooks.py) — https://www.standardwebhooks.com/
+# ---------------------------------------------------------------------------------------------------
+# Ranges staff allow as webhook targets although the SSRF guard would refuse them (loopback, private,
+# cluster); empty in production unless a partner's receiver really lives on a private network.
+WEBHOOK_ALLOWED_TARGET_CIDRS = env.list("WEBHOOK_ALLOWED_TARGET_CIDRS", default=[])
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=15.0)
+# Retries: WEBHOOK_RETRY_BASE_SECONDS * 4^(attempt-1), capped, with +-20 % jitter, for this long.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=6 * 3600.0)
+WEBHOOK_RETRY_WINDOW_HOURS = env.int("WEBHOOK_RETRY_WINDOW_HOURS", default=24)
+# An endpoint failing every attempt for this long is disabled and its owner told on the webhooks page.
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=3)
+# After a rotation the old secret signs too (a second signature) for this long.
+WEBHOOK_SECRET_ROTATION_GRACE_HOURS = env.int("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", default=24)
+WEBHOOK_MAX_ENDPOINTS_PER_TENANT = env.int("WEBHOOK_MAX_ENDPOINTS_PER_TENANT", default=10)
+# Retries sooner than this go to the broker with a countdown; later ones wait for the periodic sweep
+# (a countdown far beyond the broker's visibility timeout would be redelivered early).
+WEBHOOK_DIRECT_RETRY_MAX_SECONDS = env.float("WEBHOOK_DIRECT_RETRY_MAX_SECONDS", default=300.0)
+WEBHOOK_SWEEP_INTERVAL = env.int("WEBHOOK_SWEEP_INTERVAL", default=30)
+
 # ---------------------------------------------------------------------------------------------------
 # The provisioning time budget — one number drives every limit
 # ---------------------------------------------------------------------------------------------------
@@ -471,9 +498,16 @@ RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=30)
 # How long a ready store's workload may stay not-ready (a rollout, a restart) before the store is
 # marked degraded by the fleet watcher (stores/fleet.py).
 STORE_DEGRADE_AFTER_SECONDS = env.int("STORE_DEGRADE_AFTER_SECONDS", default=30)
+# How often a running rollout (stores/upgrades.py) looks at its batch and decides what next.
+ROLLOUT_STEP_INTERVAL = env.int("ROLLOUT_STEP_INTERVAL", default=10)
 CELERY_BEAT_SCHEDULE = {
     "reap-and-reconcile": {"task": "provisioning.tasks.reconcile", "schedule": float(RECONCILE_INTERVAL)},
     "recheck-domains": {"task": "stores.tasks.domains_recheck", "schedule": float(DOMAIN_RECHECK_INTERVAL)},
+    "advance-rollouts": {"task": "stores.tasks.advance_rollouts", "schedule": float(ROLLOUT_STEP_INTERVAL)},
+    "send-due-webhooks": {
+        "task": "stores.tasks.send_due_webhooks",
+        "schedule": float(WEBHOOK_SWEEP_INTERVAL),
+    },
 }
 
 # ---------------------------------------------------------------------------------------------------

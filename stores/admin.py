@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import InlineModelAdmin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -34,17 +35,24 @@ from stores.choices import STORE_TERMINAL_STATUSES
 from stores.domains import domain_check, domain_remove
 from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import (
+    EngineVersion,
     Membership,
     Plan,
     PlanResources,
+    Rollout,
+    RolloutItem,
     Store,
     StoreDomain,
     StoreDomainEvent,
     StoreEvent,
     Tenant,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from stores.placement import cluster_loads
 from stores.presentation import DOMAIN_STATUS_COLOURS, STATUS_COLOURS
+from stores.upgrades import rollout_cancel, rollout_check, rollout_create, rollout_pause, rollout_start
 
 
 def status_badge(status: str, label: str) -> str:
@@ -456,6 +464,25 @@ class StoreDomainEventInline(admin.TabularInline):
     can_delete = False
     ordering = ("-created_at", "-id")
 
+
+# --- Engine versions and rollouts ---------------------------------------------------------------------
+
+
+@admin.register(EngineVersion)
+class EngineVersionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "engine", "chart_version", "state", "created_at")
+    list_filter = ("engine", "state")
+    search_fields = ("name",)
+    readonly_fields = ("created_at",)
+
+
+class RolloutItemInline(admin.TabularInline):
+    model = RolloutItem
+    fields = ("store", "batch", "status", "previous_version", "reason", "started_at", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -514,3 +541,149 @@ class StoreDomainAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{domain.domain}: {exc.message}", messages.WARNING)
             else:
                 self.message_user(request, f"{domain.domain} removed.", messages.SUCCESS)
+
+
+class RolloutForm(forms.ModelForm):
+    """A new rollout's settings, checked by the same service that creates it."""
+
+    class Meta:
+        model = Rollout
+        fields = (
+            "target", "selection", "plan", "tenant", "store_names", "batch_size", "pause_seconds", "max_failures",
+        )  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.instance.pk is None and data.get("target") is not None:
+            try:
+                rollout_check(
+                    target=data["target"],
+                    selection=data.get("selection", ""),
+                    plan=data.get("plan"),
+                    tenant=data.get("tenant"),
+                    store_names=data.get("store_names") or [],
+                    batch_size=data.get("batch_size") or 0,
+                )
+            except ApplicationError as exc:
+                raise ValidationError(exc.message) from exc
+        return data
+
+
+@admin.register(Rollout)
+class RolloutAdmin(admin.ModelAdmin):
+    """Create a rollout (planned, not started), then start, pause, resume or cancel it by action."""
+
+    form = RolloutForm
+    list_display = ("__str__", "status", "current_batch", "batch_size", "created_at", "finished_at")
+    list_filter = ("status", "target__engine")
+    list_select_related = ("target",)
+    raw_id_fields = ("tenant",)
+    actions = ["start_or_resume", "pause", "cancel"]
+    status_fields = (
+        "status",
+        "status_reason",
+        "current_batch",
+        "next_batch_at",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Once created a rollout's settings are its record: only the actions change it.
+        if obj is not None:
+            return (*RolloutForm.Meta.fields, *self.status_fields)
+        return self.status_fields
+
+    def save_model(self, request: HttpRequest, obj: Rollout, form: Any, change: bool) -> None:
+        if change:
+            return
+        created = rollout_create(
+            actor=request.user, **{name: form.cleaned_data.get(name) for name in RolloutForm.Meta.fields}
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[InlineModelAdmin[Any, Any]]]:
+        # A new rollout has no items until the service plans them.
+        return [RolloutItemInline] if obj is not None else []
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Nothing to save beside the rollout: the service made its items, the inline is read-only.
+        return None
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[Rollout], command: Callable[..., Rollout], done: str
+    ) -> None:
+        for rollout in queryset:
+            try:
+                command(rollout=rollout)
+            except ApplicationError as exc:
+                self.message_user(request, f"{rollout}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, f"{rollout}: {done}", messages.SUCCESS)
+
+    @admin.action(description="Start or resume", permissions=["change"])
+    def start_or_resume(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
+        self._each(request, queryset, rollout_start, "running; its next batch starts within a minute.")
+
+    @admin.action(description="Pause (the batch in flight finishes)", permissions=["change"])
+    def pause(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
+        self._each(request, queryset, rollout_pause, "paused.")
+
+    @admin.action(description="Cancel", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
+        self._each(request, queryset, rollout_cancel, "cancelled; upgraded stores stay upgraded.")
+
+
+# --- Webhooks (read-only: partners manage their endpoints themselves) ---------------------------------
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("number", "started_at", "status_code", "duration_ms", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("url", "tenant", "disabled_at", "failing_since", "last_success_at", "created_at")
+    list_filter = (("disabled_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("tenant",)
+    search_fields = ("url", "tenant__name")
+    # The secret is never shown here; partners see it once when they create or rotate it.
+    fields = (
+        "tenant", "url", "description", "event_types", "disabled_at", "disabled_reason", "failing_since",
+        "last_success_at", "created_by", "created_at",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "attempts", "last_status_code", "next_attempt_at", "created_at")
+    list_filter = ("status", "message__event_type")
+    list_select_related = ("message", "endpoint")
+    raw_id_fields = ("endpoint", "message")
+    inlines = [WebhookAttemptInline]
+    readonly_fields = (
+        "endpoint", "message", "status", "attempts", "next_attempt_at", "deadline_at", "claimed_until",
+        "last_attempt_at", "last_status_code", "last_duration_ms", "last_error", "finished_at", "created_at",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -80,3 +80,89 @@ DOMAIN_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     DomainStatus.FAILED: frozenset({DomainStatus.PENDING_VERIFICATION, DomainStatus.REMOVED}),
     DomainStatus.REMOVED: frozenset(),
 }
+
+
+class WebhookEventType(models.TextChoices):
+    """What a partner's endpoint can subscribe to; each is sent when the store's status moves there."""
+
+    STORE_REQUESTED = "store.requested", "Store requested"  # accepted, or queued again (retry, drift)
+    STORE_READY = "store.ready", "Store ready"  # answering at its URL (also after recovering)
+    STORE_FAILED = "store.failed", "Store failed"  # provisioning or teardown failed; status_reason says why
+    STORE_DELETING = "store.deleting", "Store deleting"  # teardown requested
+    STORE_DELETED = "store.deleted", "Store deleted"  # release, namespace and volumes are gone
+
+
+# The store statuses that announce themselves to webhooks (provisioning and degraded do not: they are
+# not in the partner contract of issue 21).
+WEBHOOK_EVENT_FOR_STATUS: dict[str, WebhookEventType] = {
+    StoreStatus.REQUESTED: WebhookEventType.STORE_REQUESTED,
+    StoreStatus.READY: WebhookEventType.STORE_READY,
+    StoreStatus.FAILED: WebhookEventType.STORE_FAILED,
+    StoreStatus.DELETING: WebhookEventType.STORE_DELETING,
+    StoreStatus.DELETED: WebhookEventType.STORE_DELETED,
+}
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its next attempt (next_attempt_at)
+    SUCCEEDED = "succeeded", "Delivered"  # the endpoint answered 2xx
+    FAILED = "failed", "Gave up"  # retries ran out (24 h) or the endpoint was disabled; last_error says why
+
+
+WEBHOOK_DELIVERY_ACTIVE_STATUSES = frozenset({WebhookDeliveryStatus.PENDING})
+WEBHOOK_DELIVERY_TERMINAL_STATUSES = frozenset(
+    {WebhookDeliveryStatus.SUCCEEDED, WebhookDeliveryStatus.FAILED}
+)
+# A resend moves a finished delivery back to pending; nothing else leaves a terminal status.
+WEBHOOK_DELIVERY_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    WebhookDeliveryStatus.PENDING: frozenset({WebhookDeliveryStatus.SUCCEEDED, WebhookDeliveryStatus.FAILED}),
+    WebhookDeliveryStatus.SUCCEEDED: frozenset({WebhookDeliveryStatus.PENDING}),
+    WebhookDeliveryStatus.FAILED: frozenset({WebhookDeliveryStatus.PENDING}),
+}
+
+
+class EngineVersionState(models.TextChoices):
+    AVAILABLE = "available", "Available"  # may be rolled out to stores
+    DEFAULT = "default", "Default"  # what new stores of the engine get (one per engine)
+    RETIRED = "retired", "Retired"  # no new rollouts to it; stores on it keep running
+
+
+class RolloutStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # created; nothing upgraded yet
+    RUNNING = "running", "Running"  # upgrading batch by batch
+    PAUSED = "paused", "Paused"  # staff paused it; the batch in flight finishes, no new batch starts
+    SUCCEEDED = "succeeded", "Succeeded"  # every selected store reached the target
+    STOPPED = "stopped", "Stopped"  # a batch failed over the threshold; failed stores are rolled back
+    CANCELLED = "cancelled", "Cancelled"  # staff cancelled it; stores already upgraded stay upgraded
+
+
+ROLLOUT_TERMINAL_STATUSES = frozenset(
+    {RolloutStatus.SUCCEEDED, RolloutStatus.STOPPED, RolloutStatus.CANCELLED}
+)
+ROLLOUT_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    RolloutStatus.PENDING: frozenset({RolloutStatus.RUNNING, RolloutStatus.CANCELLED}),
+    RolloutStatus.RUNNING: frozenset(
+        {RolloutStatus.PAUSED, RolloutStatus.SUCCEEDED, RolloutStatus.STOPPED, RolloutStatus.CANCELLED}
+    ),
+    RolloutStatus.PAUSED: frozenset({RolloutStatus.RUNNING, RolloutStatus.CANCELLED}),
+    RolloutStatus.SUCCEEDED: frozenset(),
+    RolloutStatus.STOPPED: frozenset(),
+    RolloutStatus.CANCELLED: frozenset(),
+}
+
+
+class RolloutItemStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for its batch"
+    UPGRADING = "upgrading", "Upgrading"  # its provision run to the target version is queued or running
+    SUCCEEDED = "succeeded", "Upgraded"  # ready on the target version
+    FAILED = "failed", "Failed"  # the upgrade failed; reason says why
+    ROLLING_BACK = "rolling_back", "Rolling back"  # being put back on its previous version
+    ROLLED_BACK = "rolled_back", "Rolled back"  # ready again on its previous version
+    SKIPPED = "skipped", "Skipped"  # was not ready when its batch started (or the rollout was cancelled)
+
+
+class RolloutSelection(models.TextChoices):
+    ALL = "all", "All stores of the engine"
+    PLAN = "plan", "Stores on one plan"
+    TENANT = "tenant", "Stores of one organisation"
+    LIST = "list", "A list of store names"

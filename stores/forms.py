@@ -11,6 +11,7 @@ from django.contrib.auth.password_validation import password_validators_help_tex
 from django.core.exceptions import ValidationError
 
 from platform_site.errors import ApplicationError
+from stores.choices import WebhookEventType
 from stores.engines import engine_choices
 from stores.models import Store
 from stores.validators import STORE_NAME_MAX_LENGTH, validate_account_email
@@ -140,3 +141,25 @@ class DomainAddForm(forms.Form):
         self.fields["domain"].widget.attrs.update(
             {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false", "inputmode": "url"}
         )
+
+
+class WebhookEndpointForm(forms.Form):
+    """Add a webhook endpoint; the service checks the URL (SSRF guard) and the event names."""
+
+    url = forms.CharField(
+        label="Endpoint URL",
+        max_length=2000,
+        strip=False,
+        widget=forms.URLInput(
+            attrs={"placeholder": "https://example.com/webhooks/stores", "inputmode": "url"}
+        ),
+        help_text="We POST signed JSON here. It must be reachable from the internet.",
+    )
+    description = forms.CharField(label="Description", max_length=200, required=False)
+    event_types = forms.MultipleChoiceField(
+        label="Events",
+        choices=WebhookEventType.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event.",
+    )

@@ -47,11 +47,12 @@ from stores.exceptions import (
     StoreNameTaken,
 )
 from stores.launch_guards import email_verification_require, platform_capacity_require
-from stores.models import Store, StoreEvent, Tenant
+from stores.models import Store, Tenant
 from stores.placement import store_place
 from stores.release import PlanMissesEngine, release_spec_for, teardown_spec_for
 from stores.selectors import tenant_live_store_count
-from stores.transitions import store_record_event, store_transition
+from stores.transitions import store_record_created, store_record_event, store_transition
+from stores.upgrades import engine_version_default
 from stores.validators import host_for_store, namespace_for_store, release_name_for_store, validate_store_name
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
                     host=host_for_store(name, settings.STORE_BASE_DOMAIN),
                     status_reason="Queued: waiting for a worker to start provisioning.",
                     created_by=actor if getattr(actor, "pk", None) else None,
+                    engine_version=engine_version_default(engine=engine),
                 )
         except IntegrityError:
             # Another tenant inserted the same live name between our check and our insert.
@@ -124,13 +126,7 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
             if existing is None:
                 raise
             return _existing_or_conflict(existing, tenant=locked_tenant, engine=engine), False
-        StoreEvent.objects.create(
-            store=store,
-            kind=StoreEventKind.TRANSITION,
-            new_status=StoreStatus.REQUESTED,
-            reason="Store requested.",
-            actor=store.created_by,
-        )
+        store_record_created(store=store, reason="Store requested.", actor=store.created_by)
         provisioning_run_create(
             store_id=store.pk, kind=RunKind.PROVISION, cluster_id=cluster.pk, requested_by=actor
         )

@@ -24,6 +24,7 @@ class Action(StrEnum):
     REVEAL_CREDENTIALS = "reveal_credentials"  # read a store's admin login
     MANAGE_TOKENS = "manage_tokens"  # create, list and revoke API tokens
     MANAGE_DOMAINS = "manage_domains"  # add, check and remove a store's custom domains
+    MANAGE_WEBHOOKS = "manage_webhooks"  # add, rotate, enable and delete webhook endpoints; resend
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -40,6 +41,7 @@ _REFUSALS = {
     Action.REVEAL_CREDENTIALS: "Only the organisation's owners can see store credentials.",
     Action.MANAGE_TOKENS: "Only the organisation's owners can create or revoke API tokens.",
     Action.MANAGE_DOMAINS: "Only the organisation's owners can add or remove domains.",
+    Action.MANAGE_WEBHOOKS: "Only the organisation's owners can manage webhook endpoints.",
 }
 
 

@@ -34,7 +34,7 @@ def store_helm_values(store: Store) -> dict[str, Any]:
             f"The plan “{store.tenant.plan}” has no resources for {engine_spec(store.engine).label}; "
             "add them in the admin, then retry."
         )
-    return {
+    values: dict[str, Any] = {
         "store": {
             "name": store.name,
             "title": store.name.replace("-", " ").title(),
@@ -59,6 +59,12 @@ def store_helm_values(store: Store) -> dict[str, Any]:
             "clusterIssuer": settings.DOMAIN_CLUSTER_ISSUER,
         },
     }
+    # The version's image references (EngineVersion.clean allows nothing else) over the chart's own.
+    version = store.engine_version
+    if version is not None:
+        for key, override in version.values.items():
+            values[key] = override
+    return values
 
 
 def store_admin_email(store: Store) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from stores.choices import DOMAIN_ROUTED_STATUSES, STORE_TERMINAL_STATUSES, DomainStatus, StoreStatus
-from stores.models import Store, StoreDomain, StoreEvent, Tenant
+from stores.models import Store, StoreDomain, StoreEvent, Tenant, WebhookDelivery, WebhookEndpoint
 
 
 def tenant_for_user(*, user: Any) -> Tenant | None:
@@ -70,3 +70,18 @@ def store_domain_get(*, store: Store, domain: str) -> StoreDomain | None:
 def store_domain_by_id(*, store: Store, domain_id: int) -> StoreDomain | None:
     """The store's live domain with that id, else None (another store's id finds nothing)."""
     return store_domains(store=store).filter(pk=domain_id).first()
+
+
+def webhook_endpoints_for_tenant(*, tenant: Tenant) -> QuerySet[WebhookEndpoint]:
+    """A tenant's webhook endpoints, oldest first."""
+    return WebhookEndpoint.objects.filter(tenant=tenant).order_by("created_at", "id")
+
+
+def webhook_deliveries_for_endpoint(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """An endpoint's delivery log, newest first, with each delivery's attempts."""
+    return (
+        WebhookDelivery.objects.filter(endpoint=endpoint)
+        .select_related("message")
+        .prefetch_related("attempt_log")
+        .order_by("-created_at", "-id")
+    )

@@ -14,6 +14,8 @@ from celery.utils.log import get_task_logger
 from stores.domains import domains_recheck_due
 from stores.lifecycle import RunOutcome, store_run_execute
 from stores.reconcile import fleet_reconcile
+from stores.upgrades import rollouts_advance_all
+from stores.webhooks import DELIVER_TIME_LIMIT_SECONDS, webhook_deliveries_send_due, webhook_delivery_attempt
 
 logger = get_task_logger(__name__)
 
@@ -54,3 +56,30 @@ def reconcile() -> None:
 def domains_recheck() -> int:
     """The periodic pass over custom domains (due ownership checks, routing verified ones)."""
     return domains_recheck_due()
+
+
+@shared_task(
+    name="stores.tasks.deliver_webhook",
+    ignore_result=True,
+    soft_time_limit=DELIVER_TIME_LIMIT_SECONDS - 10,
+    time_limit=DELIVER_TIME_LIMIT_SECONDS,
+)
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt of a webhook delivery; a duplicate or early message is a no-op (the claim decides)."""
+    return webhook_delivery_attempt(delivery_id=delivery_id).outcome.value
+
+
+@shared_task(name="stores.tasks.send_due_webhooks", ignore_result=True, soft_time_limit=60, time_limit=90)
+def send_due_webhooks() -> None:
+    """Periodic (Celery beat): dispatch webhook deliveries whose next attempt is due."""
+    sent = webhook_deliveries_send_due()
+    if sent:
+        logger.info("dispatched %d due webhook deliveries", sent)
+
+
+@shared_task(name="stores.tasks.advance_rollouts", ignore_result=True, soft_time_limit=60, time_limit=90)
+def advance_rollouts() -> None:
+    """Periodic (Celery beat): one step of every moving rollout (settle, stop, pause or next batch)."""
+    moved = rollouts_advance_all()
+    if moved:
+        logger.info("advanced %d rollouts", moved)

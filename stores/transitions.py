@@ -2,6 +2,8 @@
 
 Every status change is a conditional UPDATE guarded by the allowed-transitions map, plus an event row,
 in one short transaction. A row count of 0 means the move is invalid or a concurrent writer won.
+The same transaction records the webhook message the new status announces (stores.webhooks), so
+partners hear of exactly the moves that happened; it is sent after commit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.utils import timezone
 
 from stores.choices import STORE_ALLOWED_TRANSITIONS, StoreEventKind, StoreStatus
 from stores.models import Store, StoreEvent
+from stores.webhooks import webhooks_store_status_changed
 
 
 def _allowed_sources(target: str) -> set[str]:
@@ -67,7 +70,22 @@ def store_transition(
             actor=actor if getattr(actor, "pk", None) else None,
             actor_label=actor_label,
         )
+        webhooks_store_status_changed(store_id=store_id, status=to)
     return True
+
+
+def store_record_created(*, store: Store, reason: str, actor: Any = None) -> StoreEvent:
+    """The first event of a new store (its initial `requested` status), written in the creating
+    transaction; announces `store.requested` like every later move."""
+    event = StoreEvent.objects.create(
+        store=store,
+        kind=StoreEventKind.TRANSITION,
+        new_status=store.status,
+        reason=reason,
+        actor=actor if getattr(actor, "pk", None) else None,
+    )
+    webhooks_store_status_changed(store_id=store.pk, status=store.status)
+    return event
 
 
 def store_record_event(

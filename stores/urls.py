@@ -25,8 +25,11 @@ urlpatterns = [
     path(
         "stores/<str:name>/domains/<int:domain_id>/remove/", views.store_domain_remove, name="domain_remove"
     ),
+    path("stores/<str:name>/activity/", views.store_activity_view, name="activity"),
     path("accounts/verify-email/resend/", views.verify_email_resend, name="verify_email_resend"),
     path("accounts/verify-email/<str:token>/", views.verify_email, name="verify_email"),
     path("settings/tokens/", views.token_list, name="tokens"),
     path("settings/tokens/<str:token_key>/revoke/", views.token_revoke, name="token_revoke"),
+    path("settings/webhooks/", views.webhook_list, name="webhooks"),
+    path("settings/webhooks/<int:endpoint_id>/", views.webhook_detail, name="webhook"),
 ]

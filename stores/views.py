@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from platform_site.errors import ApplicationError
 from platform_site.security import client_ip
 from provisioning.choices import ClusterHealth
+from stores.activity import store_activity
 from stores.choices import Engine, StoreStatus
 from stores.credentials import store_credentials_reveal
 from stores.domains import domain_add, domain_check, domain_remove, domain_required_records
@@ -35,6 +36,7 @@ from stores.forms import (
     EmailAuthenticationForm,
     SignupForm,
     StoreLaunchForm,
+    WebhookEndpointForm,
     apply_application_error,
 )
 from stores.launch_guards import (
@@ -61,10 +63,19 @@ from stores.selectors import (
     store_get_for_tenant,
     store_list_for_tenant,
     tenant_live_store_count,
+    webhook_deliveries_for_endpoint,
+    webhook_endpoints_for_tenant,
 )
 from stores.services import user_signup
 from stores.tokens import api_token_create, api_token_list, api_token_revoke
 from stores.validators import suggest_store_name
+from stores.webhooks import (
+    webhook_delivery_resend,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_enable,
+    webhook_endpoint_rotate_secret,
+)
 
 MerchantView = Callable[..., HttpResponse]
 # Tag of the notices about work in progress ("… is on its way"): the status panel clears them once the
@@ -428,6 +439,37 @@ def store_credentials(request: HttpRequest, name: str, *, tenant: Tenant) -> Htt
     return response
 
 
+@require_GET
+@merchant_view
+def store_activity_view(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    """The store's events, pods, log tails and usage, read from its namespace now."""
+    store = _store_or_404(tenant, name)
+    context: dict[str, Any] = {
+        "store": store,
+        "pod": request.GET.get("pod", ""),
+        "lines": request.GET.get("lines", ""),
+    }
+    try:
+        context["activity"] = store_activity(
+            store=store,
+            actor=request.user,
+            pod=context["pod"],
+            container=request.GET.get("container", ""),
+            lines=context["lines"],
+        )
+    except TooManyAttempts as exc:
+        return _too_many(request, "stores/store_activity.html", context, exc)
+    except ApplicationError as exc:
+        context["error"] = exc.message
+        response = render(request, "stores/store_activity.html", context, status=exc.http_status)
+    else:
+        response = render(request, "stores/store_activity.html", context)
+    # Logs are read fresh and may be sensitive despite redaction: never cached.
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
 # --- API tokens -------------------------------------------------------------------------------------
 
 
@@ -573,3 +615,99 @@ def store_domain_remove(request: HttpRequest, name: str, domain_id: int, *, tena
     else:
         messages.success(request, f"{domain.domain} removed.")
     return _domains_response(request, store)
+
+
+# --- Webhooks ---------------------------------------------------------------------------------------
+
+
+def _secret_response(response: HttpResponse) -> HttpResponse:
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view
+def webhook_list(request: HttpRequest, *, tenant: Tenant) -> HttpResponse:
+    """The organisation's webhook endpoints; a POST adds one and shows its secret in this response only."""
+    form = WebhookEndpointForm(request.POST or None)
+    new_secret = ""
+    status = 200
+    if request.method == "POST":
+        _require(request, Action.MANAGE_WEBHOOKS)
+        if form.is_valid():
+            try:
+                endpoint, new_secret = webhook_endpoint_create(
+                    tenant=tenant, actor=request.user, **form.cleaned_data
+                )
+            except ApplicationError as exc:
+                apply_application_error(form, exc)
+                status = exc.http_status
+            else:
+                status = 201
+                form = WebhookEndpointForm()
+        else:
+            status = 400
+    response = render(
+        request,
+        "stores/webhook_list.html",
+        {"endpoints": webhook_endpoints_for_tenant(tenant=tenant), "form": form, "new_secret": new_secret},
+        status=status,
+    )
+    return _secret_response(response) if new_secret else response
+
+
+def _endpoint_or_404(tenant: Tenant, endpoint_id: int) -> Any:
+    endpoint = webhook_endpoints_for_tenant(tenant=tenant).filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise Http404("No such webhook endpoint.")
+    return endpoint
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_view
+def webhook_detail(request: HttpRequest, endpoint_id: int, *, tenant: Tenant) -> HttpResponse:
+    """One endpoint: its delivery log; POST `action` rotates the secret, enables, deletes or resends."""
+    endpoint = _endpoint_or_404(tenant, endpoint_id)
+    new_secret = ""
+    if request.method == "POST":
+        _require(request, Action.MANAGE_WEBHOOKS)
+        action = request.POST.get("action", "")
+        try:
+            if action == "rotate":
+                new_secret = webhook_endpoint_rotate_secret(endpoint=endpoint)
+                endpoint.refresh_from_db()
+            elif action == "enable":
+                endpoint = webhook_endpoint_enable(endpoint=endpoint)
+                messages.success(request, "Endpoint enabled. New events are sent to it again.")
+            elif action == "delete":
+                webhook_endpoint_delete(endpoint=endpoint)
+                messages.success(request, f"Endpoint {endpoint.url} deleted.")
+                return redirect("stores:webhooks")
+            elif action == "resend":
+                delivery_id = request.POST.get("delivery", "")
+                delivery = (
+                    webhook_deliveries_for_endpoint(endpoint=endpoint).filter(pk=int(delivery_id)).first()
+                    if delivery_id.isdigit()
+                    else None
+                )
+                if delivery is None:
+                    raise Http404("No such delivery.")
+                webhook_delivery_resend(delivery=delivery)
+                messages.success(request, f"Event {delivery.message.msg_id} queued to be sent again.")
+            else:
+                return HttpResponse("Unknown action.", status=400, content_type="text/plain")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        if not new_secret:
+            return redirect("stores:webhook", endpoint_id=endpoint.pk)
+    response = render(
+        request,
+        "stores/webhook_detail.html",
+        {
+            "endpoint": endpoint,
+            "deliveries": webhook_deliveries_for_endpoint(endpoint=endpoint)[:50],
+            "new_secret": new_secret,
+        },
+    )
+    return _secret_response(response) if new_secret else response

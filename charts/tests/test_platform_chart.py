@@ -214,7 +214,7 @@ def test_orchestrator_cluster_role_grants_exactly_the_listed_verbs(manifests: li
     assert rolebinding_reads["resourceNames"] == ["store-deployer", "store-credentials-reader"]
 
 
-def test_the_web_pods_role_reads_the_credentials_secret_and_nothing_else(
+def test_the_web_pods_role_reads_the_credentials_secret_and_the_store_activity_only(
     manifests: list[dict[str, Any]],
 ) -> None:
     role = find(manifests, "ClusterRole", "store-credentials-reader")
@@ -225,7 +225,11 @@ def test_the_web_pods_role_reads_the_credentials_secret_and_nothing_else(
             "resources": ["secrets"],
             "verbs": ["get"],
             "resourceNames": ["store-credentials"],
-        }
+        },
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+        {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["get", "list"]},
     ]
 
 

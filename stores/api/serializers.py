@@ -227,3 +227,84 @@ class StoreDomainSerializer(serializers.ModelSerializer):
 class StoreDomainAddSerializer(serializers.Serializer):
     # Parsed here, judged by stores.domains.domain_normalize: one set of refusal messages everywhere.
     domain = serializers.CharField(max_length=300, trim_whitespace=True, help_text="e.g. shop.example.com")
+
+
+class ActivityQuerySerializer(StrictInputSerializer):
+    pod = serializers.CharField(
+        required=False, allow_blank=True, max_length=253, help_text="Only this pod's logs."
+    )
+    container = serializers.CharField(
+        required=False, allow_blank=True, max_length=63, help_text="Only this container's logs."
+    )
+    lines = serializers.IntegerField(
+        required=False, min_value=1, max_value=500, help_text="Log lines per container."
+    )
+
+
+class ActivityEventSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    reason = serializers.CharField()
+    message = serializers.CharField()
+    object = serializers.CharField()
+    count = serializers.IntegerField()
+    last_seen = serializers.DateTimeField(allow_null=True)
+    sentence = serializers.CharField(help_text="The event in plain words.")
+
+
+class ActivityContainerSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    ready = serializers.BooleanField()
+    restarts = serializers.IntegerField()
+    state = serializers.CharField()
+    last_termination = serializers.CharField()
+    oom_killed = serializers.BooleanField()
+
+
+class ActivityPodSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    phase = serializers.CharField()
+    node = serializers.CharField()
+    restarts = serializers.IntegerField()
+    oom_kills = serializers.IntegerField()
+    containers = ActivityContainerSerializer(many=True)
+
+
+class ActivityLogSerializer(serializers.Serializer):
+    pod = serializers.CharField()
+    container = serializers.CharField()
+    text = serializers.CharField()
+    error = serializers.CharField(help_text="Why the log could not be read, with the cluster's own words.")
+
+
+class ActivityUsageSerializer(serializers.Serializer):
+    cpu_millicores = serializers.IntegerField(allow_null=True)
+    memory_mib = serializers.IntegerField(allow_null=True)
+    quota_cpu_millicores = serializers.IntegerField(allow_null=True)
+    quota_memory_mib = serializers.IntegerField(allow_null=True)
+    note = serializers.CharField(help_text='"not available: ..." when the cluster has no metrics-server.')
+
+
+class ActivitySerializer(serializers.Serializer):
+    events = ActivityEventSerializer(many=True)
+    pods = ActivityPodSerializer(many=True)
+    logs = ActivityLogSerializer(many=True)
+    usage = ActivityUsageSerializer()
+    problems = serializers.ListField(child=serializers.CharField())
+
+    @staticmethod
+    def for_activity(activity: Any) -> dict[str, Any]:
+        """The StoreActivity as the serializer's input (usage and quota side by side)."""
+        usage = activity.usage
+        return {
+            "events": activity.events,
+            "pods": activity.pods,
+            "logs": activity.logs,
+            "usage": {
+                "cpu_millicores": usage.cpu_millicores if usage else None,
+                "memory_mib": usage.memory_mib if usage else None,
+                "quota_cpu_millicores": activity.quota_cpu_millicores,
+                "quota_memory_mib": activity.quota_memory_mib,
+                "note": activity.usage_note,
+            },
+            "problems": activity.problems,
+        }

@@ -4,11 +4,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from stores.api.views import PlanView, StoreViewSet
+from stores.api.webhooks import WebhookEndpointViewSet
 
 app_name = "api"
 
 router = SimpleRouter()
 router.register("stores", StoreViewSet, basename="store")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("plan/", PlanView.as_view(), name="plan"),

@@ -20,10 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from provisioning.models import ProvisioningRun
+from stores.activity import store_activity
 from stores.api import examples
 from stores.api.errors import NoTenant
 from stores.api.idempotency import IDEMPOTENCY_HEADER, KEY_MAX_LENGTH, respond_idempotently
 from stores.api.serializers import (
+    ActivityQuerySerializer,
+    ActivitySerializer,
     CredentialsSerializer,
     ErrorSerializer,
     PlanSerializer,
@@ -267,6 +270,30 @@ class StoreViewSet(
     def events(self, request: Request, name: str) -> Response:
         page = self.paginate_queryset(store_events(store=self.get_object()))
         return self.get_paginated_response(StoreEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="A store's events, pods, logs and usage",
+        description="Read from the store's own namespace on each call: recent Kubernetes events, pods "
+        "with restarts and OOM kills, the last `lines` of each container's log (or only `pod`'s / "
+        "`container`'s), and CPU/memory against the plan's quota when the cluster has metrics-server. "
+        "A part the cluster does not give is listed in `problems` in plain words. Redacted; "
+        "rate-limited per user.",
+        parameters=[ActivityQuerySerializer],
+        responses={
+            200: ActivitySerializer,
+            400: _error("An unknown pod or container, or lines out of range.", examples.INVALID_FILTER),
+            409: _error("The store is deleted, or still waiting for a worker.", examples.INVALID_STATE),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["get"], serializer_class=ActivitySerializer, filter_backends=[])
+    def activity(self, request: Request, name: str) -> Response:
+        store = self.get_object()
+        query = ActivityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        activity = store_activity(store=store, actor=request.user, **query.validated_data)
+        return Response(ActivitySerializer(ActivitySerializer.for_activity(activity)).data)
 
     @extend_schema(
         summary="Reveal a store's admin credentials",

@@ -23,6 +23,11 @@ class Store(models.Model):
     status_changed_at = models.DateTimeField(auto_now_add=True)
     namespace = models.CharField(max_length=63)
     release_name = models.CharField(max_length=53)
+    # The engine version the store runs (its last successful install or upgrade target); null for
+    # stores created before versions were data, which run the chart's own defaults.
+    engine_version = models.ForeignKey(
+        "stores.EngineVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="stores"
+    )
     host = models.CharField(
         max_length=253, help_text="<name>.<base domain>, fixed at creation; the Ingress and the URL use it."
     )

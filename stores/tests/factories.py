@@ -14,9 +14,9 @@ from provisioning.choices import RunKind, RunStatus
 from provisioning.clusters import cluster_default
 from provisioning.models import ProvisioningRun
 from provisioning.services import run_transition
-from stores.choices import Engine, MembershipRole, StoreEventKind, StoreStatus
-from stores.models import Membership, Plan, PlanResources, Store, StoreEvent, Tenant
-from stores.transitions import store_transition
+from stores.choices import Engine, MembershipRole, StoreStatus
+from stores.models import Membership, Plan, PlanResources, Store, Tenant
+from stores.transitions import store_record_created, store_transition
 from stores.validators import host_for_store, namespace_for_store, release_name_for_store
 
 
@@ -147,12 +147,7 @@ class StoreFactory(factory.django.DjangoModelFactory):
         store = model_class.objects.create(
             *args, status_reason="Queued: waiting for a worker to start provisioning.", **kwargs
         )
-        StoreEvent.objects.create(
-            store=store,
-            kind=StoreEventKind.TRANSITION,
-            new_status=StoreStatus.REQUESTED,
-            reason="Store requested.",
-        )
+        store_record_created(store=store, reason="Store requested.")
         provision = ProvisioningRunFactory(store=store, cluster=store.cluster)
         for step in STATUS_PATHS[target]:
             if step == StoreStatus.PROVISIONING:

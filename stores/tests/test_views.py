@@ -559,7 +559,7 @@ def test_every_store_url_of_another_tenant_is_a_404(client, tenant, other_owner)
     private_domain = domain_add(store=store, domain="private.example.com")
     client.force_login(other_owner)
     for name in [store.name, failed.name, "no-such-store"]:
-        for route in ["detail", "status", "row", "domains"]:
+        for route in ["detail", "status", "row", "domains", "activity"]:
             url = reverse(f"stores:{route}", args=[name])
             assert client.get(url).status_code == 404, url
             assert client.get(url, headers={"HX-Request": "true"}).status_code == 404, url
@@ -590,11 +590,14 @@ def test_every_customer_url_is_walked_by_the_isolation_test():
 
     walked = {"detail", "status", "row", "retry", "delete", "credentials"}
     walked |= {"domains", "domain_add", "domain_check", "domain_remove"}
+    walked = {"detail", "status", "row", "activity", "retry", "delete", "credentials"}
+    # An endpoint is addressed by id, not store name: test_webhook_pages walks another tenant's.
+    walked_by_id = {"webhook"}
     tenant_free = {
-        *("landing", "signup", "dashboard", "new", "check_name", "tokens", "token_revoke"),
+        *("landing", "signup", "dashboard", "new", "check_name", "tokens", "token_revoke", "webhooks"),
         *("verify_email", "verify_email_resend"),
     }
-    assert {p.name for p in urls.urlpatterns} == walked | tenant_free
+    assert {p.name for p in urls.urlpatterns} == walked | walked_by_id | tenant_free
 
 
 # --- API tokens --------------------------------------------------------------------------------------

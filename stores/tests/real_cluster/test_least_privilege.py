@@ -114,7 +114,13 @@ def _assert_the_web_token_reads_nothing_else(cluster, token, namespace):
     forbidden(as_web("GET", f"/api/v1/namespaces/{namespace}/secrets/{release_secret}"))
     forbidden(as_web("GET", f"/api/v1/namespaces/{namespace}/secrets"))
     forbidden(as_web("DELETE", f"/api/v1/namespaces/{namespace}/secrets/store-credentials"))
-    forbidden(as_web("GET", f"/api/v1/namespaces/{namespace}/pods"))
+    # Pods, their logs and events are readable here (a store's activity page), but never written,
+    # watched, or read in any other namespace.
+    forbidden(as_web("DELETE", f"/api/v1/namespaces/{namespace}/pods/any"))
+    forbidden(as_web("GET", f"/api/v1/namespaces/{namespace}/pods?watch=true"))
+    forbidden(as_web("GET", "/api/v1/namespaces/kube-system/pods"))
+    forbidden(as_web("GET", "/api/v1/namespaces/kube-system/events"))
+    forbidden(as_web("GET", "/api/v1/pods"))
     # Anywhere else: nothing.
     forbidden(as_web("GET", "/api/v1/namespaces/kube-system/secrets/store-credentials"))
     forbidden(as_web("GET", "/api/v1/secrets"))
