@@ -588,9 +588,8 @@ def test_every_store_url_of_another_tenant_is_a_404(client, tenant, other_owner)
 def test_every_customer_url_is_walked_by_the_isolation_test():
     from stores import urls
 
-    walked = {"detail", "status", "row", "retry", "delete", "credentials"}
-    walked |= {"domains", "domain_add", "domain_check", "domain_remove"}
     walked = {"detail", "status", "row", "activity", "retry", "delete", "credentials"}
+    walked |= {"domains", "domain_add", "domain_check", "domain_remove"}
     # An endpoint is addressed by id, not store name: test_webhook_pages walks another tenant's.
     walked_by_id = {"webhook"}
     tenant_free = {
