@@ -55,7 +55,8 @@ def store_helm_values(store: Store) -> dict[str, Any]:
         "network": {"clusterCIDRs": list(settings.STORE_CLUSTER_CIDRS)},
         # Only domains whose ownership is proven are routed; each gets a cert-manager Certificate.
         "domains": {
-            "hosts": store_routed_domains(store=store),
+            # A store not saved yet (values rendered ahead, as the NetworkPolicy tests do) has none.
+            "hosts": store_routed_domains(store=store) if store.pk else [],
             "clusterIssuer": settings.DOMAIN_CLUSTER_ISSUER,
         },
     }
