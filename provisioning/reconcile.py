@@ -23,7 +23,7 @@ from django.utils import timezone
 from provisioning import cluster
 from provisioning.choices import RunStatus
 from provisioning.cluster_access import ClusterAccess
-from provisioning.helm import HelmError, HelmInvocation
+from provisioning.helm import HelmClient, HelmError, HelmInvocation
 from provisioning.models import ProvisioningRun
 from provisioning.recording import RunRecorder
 from provisioning.services import provisioning_run_dispatch, run_transition
@@ -111,23 +111,7 @@ def recover_pending_releases(
             if not release.is_pending:
                 continue
             record_on["run_id"] = location.record_on_run_id
-            try:
-                if release.revision <= 1:
-                    helm.uninstall(
-                        release=release.name,
-                        namespace=release.namespace,
-                        timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
-                    )
-                else:
-                    helm.rollback(
-                        release=release.name,
-                        namespace=release.namespace,
-                        revision=release.revision - 1,
-                        timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
-                    )
-                report.recovered_releases.append(f"{release.namespace}/{release.name}")
-            except HelmError as exc:
-                report.errors.append(f"{release.namespace}/{release.name}: {exc.message}")
+            _settle_pending(helm, release.namespace, release.name, release.revision, report)
 
 
 @dataclass(frozen=True)
@@ -148,23 +132,28 @@ def recover_known_pending_releases(
     for item in pending:
         recorder = RunRecorder(item.record_on_run_id) if item.record_on_run_id is not None else None
         helm = access.helm(recorder.helm if recorder else lambda invocation: None)
-        try:
-            if item.revision <= 1:
-                helm.uninstall(
-                    release=item.release,
-                    namespace=item.namespace,
-                    timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
-                )
-            else:
-                helm.rollback(
-                    release=item.release,
-                    namespace=item.namespace,
-                    revision=item.revision - 1,
-                    timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
-                )
-            report.recovered_releases.append(f"{item.namespace}/{item.release}")
-        except HelmError as exc:
-            report.errors.append(f"{item.namespace}/{item.release}: {exc.message}")
+        _settle_pending(helm, item.namespace, item.release, item.revision, report)
+
+
+def _settle_pending(
+    helm: HelmClient, namespace: str, release: str, revision: int, report: ReconcileReport
+) -> None:
+    """A pending first revision has nothing to go back to: uninstall it; a later one rolls back."""
+    try:
+        if revision <= 1:
+            helm.uninstall(
+                release=release, namespace=namespace, timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT
+            )
+        else:
+            helm.rollback(
+                release=release,
+                namespace=namespace,
+                revision=revision - 1,
+                timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
+            )
+        report.recovered_releases.append(f"{namespace}/{release}")
+    except HelmError as exc:
+        report.errors.append(f"{namespace}/{release}: {exc.message}")
 
 
 def redispatch_orphaned_runs(*, now: datetime | None = None) -> list[int]:

@@ -340,37 +340,24 @@ class ClusterWatcher:
         self._namespaces[name] = state
         base = f"/api/v1/namespaces/{name}"
         apps = f"/apis/apps/v1/namespaces/{name}"
+        # What is watched in each store namespace: (path, what it fills, label selector, metadata only).
+        streams = (
+            (f"{base}/secrets", "releases", HELM_RELEASES, True),
+            (f"{apps}/deployments", "deployments", "", False),
+            (f"{apps}/statefulsets", "statefulsets", "", False),
+        )
         state.tasks = [
             self._spawn(
                 self._list_and_watch(
-                    f"{base}/secrets",
-                    selector=HELM_RELEASES,
-                    metadata_only=True,
-                    on_sync=functools.partial(self._sync, name, "releases"),
-                    on_event=functools.partial(self._apply, name, "releases"),
+                    path,
+                    selector=selector,
+                    metadata_only=metadata_only,
+                    on_sync=functools.partial(self._sync, name, what),
+                    on_event=functools.partial(self._apply, name, what),
                 ),
-                f"{name} secrets",
-            ),
-            self._spawn(
-                self._list_and_watch(
-                    f"{apps}/deployments",
-                    selector="",
-                    metadata_only=False,
-                    on_sync=functools.partial(self._sync, name, "deployments"),
-                    on_event=functools.partial(self._apply, name, "deployments"),
-                ),
-                f"{name} deployments",
-            ),
-            self._spawn(
-                self._list_and_watch(
-                    f"{apps}/statefulsets",
-                    selector="",
-                    metadata_only=False,
-                    on_sync=functools.partial(self._sync, name, "statefulsets"),
-                    on_event=functools.partial(self._apply, name, "statefulsets"),
-                ),
-                f"{name} statefulsets",
-            ),
+                f"{name} {path.rsplit('/', 1)[-1]}",
+            )
+            for path, what, selector, metadata_only in streams
         ]
 
     async def _forget(self, name: str) -> None:
