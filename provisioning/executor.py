@@ -60,6 +60,30 @@ def _diagnostics(api: ApiClient | None, namespace: str) -> str:
         return ""
 
 
+def _ensure_namespace_after_termination(
+    api: ApiClient, *, spec: ReleaseSpec, recorder: RunRecorder, on_step: StepCallback
+) -> None:
+    """Create or adopt the namespace; if an earlier teardown (or someone deleting it from under a
+    ready store) left it terminating, wait for the namespace controller to finish and create it anew.
+    Failing at once would spend the automatic retries in seconds while the controller is still
+    deleting pods and volumes, and leave the store failed for no reason a person could act on."""
+    labels = dict(spec.namespace_labels)
+    try:
+        cluster.ensure_namespace(api, name=spec.namespace, labels=labels, record=recorder.kube)
+        return
+    except cluster.NamespaceTerminating:
+        on_step("namespace", f"Namespace {spec.namespace} is still terminating; waiting until it is gone.")
+        gone = cluster.wait_namespace_gone(
+            api, name=spec.namespace, timeout_seconds=spec.terminating_namespace_wait_seconds
+        )
+    if not gone.gone:
+        raise cluster.NamespaceTerminating(
+            f"namespace {spec.namespace} is still terminating after "
+            f"{spec.terminating_namespace_wait_seconds} s, blocked by {gone.blocker}"
+        )
+    cluster.ensure_namespace(api, name=spec.namespace, labels=labels, record=recorder.kube)
+
+
 def release_install(
     *, spec: ReleaseSpec, access: ClusterAccess, recorder: RunRecorder, on_step: StepCallback
 ) -> ExecutionResult:
@@ -68,9 +92,7 @@ def release_install(
     api: ApiClient | None = None
     try:
         api = access.api_client_factory()
-        cluster.ensure_namespace(
-            api, name=spec.namespace, labels=dict(spec.namespace_labels), record=recorder.kube
-        )
+        _ensure_namespace_after_termination(api, spec=spec, recorder=recorder, on_step=on_step)
         on_step("namespace", f"Namespace {spec.namespace} is ready.")
         for binding in spec.bindings:
             cluster.ensure_role_binding(

@@ -41,6 +41,9 @@ class ReleaseSpec:
     # Made right after the namespace, in order: the worker's own powers there come first.
     bindings: tuple[RoleBindingSpec, ...] = ()
     helm_timeout_seconds: int = 660
+    # How long to wait for a namespace left terminating by an earlier teardown (or one deleted from
+    # under a ready store) before this attempt gives up: the namespace controller needs its time.
+    terminating_namespace_wait_seconds: int = 180
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,7 @@ def release_spec_for(store: Store) -> ReleaseSpec:
         ),
         bindings=store_role_bindings(),
         helm_timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
+        terminating_namespace_wait_seconds=settings.TEARDOWN_NAMESPACE_TIMEOUT,
     )
 
 

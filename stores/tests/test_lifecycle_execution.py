@@ -172,3 +172,65 @@ def test_finishing_retries_through_a_brief_database_outage(monkeypatch):
     assert with_database_retry(flaky) == "finished" and len(calls) == 3
     with pytest.raises(OperationalError):
         with_database_retry(lambda: (_ for _ in ()).throw(OperationalError("down")), attempts=2)
+
+
+def _leave_namespace_terminating(access, store):
+    """The store's namespace as an interrupted teardown leaves it: ours, deleting, held by a finalizer."""
+    from stores.release import store_namespace_labels
+
+    core = client.CoreV1Api(access.api_client_factory())
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(
+                name=store.namespace,
+                labels=store_namespace_labels(store),
+                finalizers=["example.com/slow-volume"],
+            )
+        )
+    )
+    core.delete_namespace(store.namespace)
+    assert core.read_namespace(store.namespace).status.phase == "Terminating"
+    return core
+
+
+def test_provision_waits_for_a_terminating_namespace_then_creates_it(kube_api, tenant, tmp_path):
+    import threading
+
+    from testkit.helm import HELM_BINARIES
+
+    access = access_for(kube_api, HELM_BINARIES["helm4"], tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name="reborn", engine="woocommerce")
+    core = _leave_namespace_terminating(access, store)
+    release = threading.Timer(
+        1.5, lambda: core.patch_namespace(store.namespace, {"metadata": {"finalizers": None}})
+    )
+    release.start()
+    try:
+        outcome = store_run_execute(run_id=_latest_run(store).pk, access=access)
+    finally:
+        release.cancel()
+
+    assert outcome.outcome == "succeeded", outcome.detail
+    store.refresh_from_db()
+    assert store.status == StoreStatus.READY
+    steps = list(store.events.filter(kind=StoreEventKind.STEP).values_list("reason", flat=True))
+    assert f"Namespace {store.namespace} is still terminating; waiting until it is gone." in steps
+    assert core.read_namespace(store.namespace).status.phase == "Active"
+
+
+def test_provision_names_what_holds_a_namespace_that_never_finishes_terminating(
+    kube_api, tenant, tmp_path, settings
+):
+    from testkit.helm import HELM_BINARIES
+
+    settings.TEARDOWN_NAMESPACE_TIMEOUT = 2
+    access = access_for(kube_api, HELM_BINARIES["helm4"], tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name="held", engine="woocommerce")
+    _leave_namespace_terminating(access, store)
+
+    outcome = store_run_execute(run_id=_latest_run(store).pk, access=access)
+
+    assert outcome.outcome == "failed"
+    failed = store.events.filter(kind=StoreEventKind.TRANSITION, new_status=StoreStatus.FAILED).get()
+    assert "still terminating after 2 s" in failed.reason
+    assert "example.com/slow-volume" in failed.reason
