@@ -338,27 +338,30 @@ class HelmClient:
             (self.work_dir / sub).mkdir(parents=True, exist_ok=True)
         full_argv = [self.binary, *argv]
         started_at, started = timezone.now(), time.monotonic()
-        process = subprocess.Popen(
-            full_argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self.environment(),
-            start_new_session=True,  # own process group: signals to the worker do not reach helm directly
-            text=True,
-        )
-        try:
-            with _forward_sigterm_to(process):
+        # The forwarding is in place before helm starts: a SIGTERM that lands between the fork and
+        # the first wait must still reach helm, or helm (in its own session) runs on, orphaned.
+        with _SigtermForwarding() as forwarding:
+            process = subprocess.Popen(
+                full_argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.environment(),
+                start_new_session=True,  # own process group: signals to the worker do not reach helm directly
+                text=True,
+            )
+            try:
+                forwarding.attach(process)
                 stdout, stderr = process.communicate(timeout=timeout)
-            exit_code = process.returncode
-        except subprocess.TimeoutExpired:
-            stdout, stderr = _stop(process)
-            stderr += f"\nhelm did not finish within {timeout:.0f} s and was stopped (timed out waiting)"
-            exit_code = process.returncode if process.returncode is not None else -signal.SIGKILL
-        except BaseException:
-            # Celery's soft time limit or a cancellation: helm gets SIGTERM first so it can roll back.
-            _stop(process)
-            raise
+                exit_code = process.returncode
+            except subprocess.TimeoutExpired:
+                stdout, stderr = _stop(process)
+                stderr += f"\nhelm did not finish within {timeout:.0f} s and was stopped (timed out waiting)"
+                exit_code = process.returncode if process.returncode is not None else -signal.SIGKILL
+            except BaseException:
+                # Celery's soft time limit or a cancellation: helm gets SIGTERM first so it can roll back.
+                _stop(process)
+                raise
         invocation = HelmInvocation(
             argv=[redact(arg) for arg in ["helm", *argv]],
             exit_code=exit_code,
@@ -390,27 +393,50 @@ def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
     return stdout or "", stderr or ""
 
 
-@contextmanager
-def _forward_sigterm_to(process: subprocess.Popen[str]) -> Iterator[None]:
-    """While helm runs, a SIGTERM to this process first reaches helm, which then gets its grace period.
+class _SigtermForwarding:
+    """While helm runs, a SIGTERM to this process first reaches helm, which then gets its grace period;
+    then the process's own SIGTERM handling (Celery's) goes on. A SIGTERM that arrives before helm's
+    process is attached is held and acted on at attach.
 
     Only the main thread may install signal handlers; elsewhere (threads in tests) this is a no-op.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
 
-    def handler(signum: int, frame: Any) -> None:
-        _stop(process)
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self._received = False
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _SigtermForwarding:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._restore()
+
+    def attach(self, process: subprocess.Popen[str]) -> None:
+        self._process = process
+        if self._received:
+            self._stop_helm_then_pass_on()
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._received = True
+        if self._process is not None:
+            self._stop_helm_then_pass_on()
+
+    def _stop_helm_then_pass_on(self) -> None:
+        assert self._process is not None
+        _stop(self._process)
+        self._restore()
         os.kill(os.getpid(), signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def _restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._installed = False
 
 
 def _parse_release(data: dict[str, Any]) -> HelmRelease:

@@ -209,3 +209,55 @@ def test_binary_resolution_prefers_setting_then_path(tmp_path, monkeypatch, sett
     os.rename(fake, tmp_path / "helm")
     monkeypatch.setenv("PATH", str(tmp_path))
     assert resolve_helm_binary() == str(tmp_path / "helm")
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+@needs_helm
+def test_sigterm_during_a_helm_run_reaches_helm_then_the_process_own_handler(tmp_path):
+    marker = tmp_path / "terminated"
+    fake = _fake_helm(
+        tmp_path,
+        f"""
+        if [ "$1" = version ]; then echo v3.18.0; exit 0; fi
+        trap 'echo TERM > {marker}; exit 143' TERM
+        while true; do sleep 0.1; done
+        """,
+    )
+    helm = HelmClient(binary=str(fake), work_dir=tmp_path / "helm")
+    helm.version()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # stands in for Celery's handler
+    signal.signal(signal.SIGALRM, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(_Terminated):
+            helm.upgrade_install(release="r", chart="/c", namespace="store-r", values={}, timeout_seconds=60)
+        assert signal.getsignal(signal.SIGTERM) is _raise_terminated  # restored after the run
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, previous)
+    assert marker.read_text().strip() == "TERM"
+
+
+def test_a_sigterm_before_helm_is_attached_is_held_and_stops_it_at_attach(tmp_path):
+    import subprocess
+
+    from provisioning.helm import _SigtermForwarding
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with pytest.raises(_Terminated), _SigtermForwarding() as forwarding:
+            os.kill(os.getpid(), signal.SIGTERM)  # lands between the fork and the attach
+            process = subprocess.Popen(["sleep", "30"], start_new_session=True, text=True)
+            forwarding.attach(process)
+            pytest.fail("the held SIGTERM was not passed on at attach")
+        assert process.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
