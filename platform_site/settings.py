@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a paused store's visitors arrive with the store's Host, which get_host() below would refuse.
+    "stores.paused.PausedStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "platform_site.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
