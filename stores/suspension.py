@@ -42,7 +42,7 @@ _RESUMERS: dict[str, frozenset[str]] = {
     SuspensionSource.STAFF: frozenset({SuspensionSource.STAFF}),
     SuspensionSource.BILLING: frozenset({SuspensionSource.BILLING}),
 }
-_REFUSALS = {
+_REFUSALS: dict[str, str] = {
     SuspensionSource.STAFF: "Platform staff paused this store; contact support to resume it.",
     SuspensionSource.BILLING: "This store is paused because the account is unpaid; it resumes by itself "
     "once the payment is settled.",
