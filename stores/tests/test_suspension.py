@@ -28,7 +28,7 @@ from stores.suspension import (
 from stores.tests.factories import StoreFactory
 from stores.transitions import store_transition
 from stores.webhooks import webhook_delivery_attempt, webhook_endpoint_create
-from testkit.helm import access_for, helm_params
+from testkit.helm import HELM_BINARIES, access_for, helm_params
 from testkit.webhooks import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -420,3 +420,52 @@ def test_suspend_and_resume_through_helm(engine, helm_binary, kube_api, tenant, 
     assert "store-paused" not in {
         s["metadata"]["name"] for s in kube_api.objects("services", store.namespace)
     }
+
+
+@pytest.mark.slow
+def test_a_suspend_helm_refuses_fails_with_its_reason_and_the_retry_lands_suspended(
+    kube_api, tenant, owner, tmp_path
+):
+    from stores.lifecycle import store_create, store_retry
+
+    # A helm that refuses upgrades while the flag file exists, the way a cluster refusing the change
+    # would, and is the real helm 4 otherwise.
+    flag = tmp_path / "refuse-upgrades"
+    wrapper = tmp_path / "helm-refusing"
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        f'if [ -e {flag} ] && [ "$1" = upgrade ]; then\n'
+        '  echo "Error: UPGRADE FAILED: admission webhook denied the request: frozen by policy" >&2\n'
+        "  exit 1\nfi\n"
+        f'exec "{HELM_BINARIES["helm4"]}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    access = access_for(kube_api, wrapper, tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name="refused-pause", engine="woocommerce", actor=owner)
+    (run,) = _queued_runs(store)
+    assert store_run_execute(run_id=run.pk, access=access).outcome == "succeeded"
+    flag.touch()
+
+    store_suspend(store=store, source=SuspensionSource.STAFF, reason="chargeback", actor=owner)
+    (run,) = _queued_runs(store)
+    result = store_run_execute(run_id=run.pk, access=access)
+
+    assert result.outcome == "failed"
+    store.refresh_from_db()
+    assert store.status == StoreStatus.FAILED
+    assert "frozen by policy" in store.status_reason
+    assert (
+        ProvisioningRun.objects.get(pk=run.pk).error
+        and "frozen by policy" in ProvisioningRun.objects.get(pk=run.pk).error
+    )
+    # Nothing was scaled down: the refusal left the store running as it was.
+    assert {d["spec"]["replicas"] for d in kube_api.objects("deployments", store.namespace)} == {1}
+
+    flag.unlink()
+    store_retry(store=store, actor=owner)
+    (run,) = _queued_runs(store)
+    assert store_run_execute(run_id=run.pk, access=access).outcome == "succeeded"
+
+    store.refresh_from_db()
+    assert store.status == StoreStatus.SUSPENDED
+    assert {d["spec"]["replicas"] for d in kube_api.objects("deployments", store.namespace)} == {0}
