@@ -469,3 +469,15 @@ def test_a_suspend_helm_refuses_fails_with_its_reason_and_the_retry_lands_suspen
     store.refresh_from_db()
     assert store.status == StoreStatus.SUSPENDED
     assert {d["spec"]["replicas"] for d in kube_api.objects("deployments", store.namespace)} == {0}
+
+
+def test_the_beat_task_applies_the_payment_rule(tenant):
+    from stores.tasks import enforce_payment
+
+    store = StoreFactory(ready=True, tenant=tenant)
+    tenant.__class__.objects.filter(pk=tenant.pk).update(unpaid=True)
+
+    enforce_payment()
+
+    store.refresh_from_db()
+    assert (store.status, store.suspension_source) == (StoreStatus.SUSPENDING, SuspensionSource.BILLING)
