@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a paused store's visitors arrive with the store's Host, which get_host() below would refuse.
+    "stores.paused.PausedStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "platform_site.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -385,6 +387,13 @@ STORE_INGRESS_CONTROLLER_POD_LABELS = env.dict(
 STORE_CLUSTER_CIDRS = env.list(
     "STORE_CLUSTER_CIDRS", default=["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 )
+# Where a suspended store's Ingress sends its visitors: the platform's own web Service, named to the
+# store namespace through an ExternalName Service (charts/*/templates/paused.yaml). The platform pods
+# answer such a request by its Host with the "this store is paused" page (stores.paused).
+STORE_PAUSED_BACKEND_HOST = env.str(
+    "STORE_PAUSED_BACKEND_HOST", default="platform-web.platform.svc.cluster.local"
+)
+STORE_PAUSED_BACKEND_PORT = env.int("STORE_PAUSED_BACKEND_PORT", default=80)
 STORE_CHARTS_DIR = env.path("STORE_CHARTS_DIR", default=BASE_DIR / "charts")
 # Pod Security Admission level enforced on every store namespace: restricted (both store charts comply)
 # or baseline. Never privileged: the platform chart's admission policy refuses that too.
@@ -500,7 +509,10 @@ RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=30)
 STORE_DEGRADE_AFTER_SECONDS = env.int("STORE_DEGRADE_AFTER_SECONDS", default=30)
 # How often a running rollout (stores/upgrades.py) looks at its batch and decides what next.
 ROLLOUT_STEP_INTERVAL = env.int("ROLLOUT_STEP_INTERVAL", default=10)
+# How often the payment rule (stores/suspension.py) suspends unpaid tenants' stores and resumes paid ones.
+PAYMENT_ENFORCE_INTERVAL = env.int("PAYMENT_ENFORCE_INTERVAL", default=300)
 CELERY_BEAT_SCHEDULE = {
+    "enforce-payment": {"task": "stores.tasks.enforce_payment", "schedule": float(PAYMENT_ENFORCE_INTERVAL)},
     "reap-and-reconcile": {"task": "provisioning.tasks.reconcile", "schedule": float(RECONCILE_INTERVAL)},
     "recheck-domains": {"task": "stores.tasks.domains_recheck", "schedule": float(DOMAIN_RECHECK_INTERVAL)},
     "advance-rollouts": {"task": "stores.tasks.advance_rollouts", "schedule": float(ROLLOUT_STEP_INTERVAL)},

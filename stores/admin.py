@@ -31,7 +31,7 @@ from provisioning.clusters import (
     kubeconfig_check,
 )
 from provisioning.models import Cluster, ProvisioningRun
-from stores.choices import STORE_TERMINAL_STATUSES
+from stores.choices import STORE_TERMINAL_STATUSES, SuspensionSource
 from stores.domains import domain_check, domain_remove
 from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import (
@@ -52,6 +52,7 @@ from stores.models import (
 )
 from stores.placement import cluster_loads
 from stores.presentation import DOMAIN_STATUS_COLOURS, STATUS_COLOURS
+from stores.suspension import store_resume, store_suspend, tenant_set_unpaid
 from stores.upgrades import rollout_cancel, rollout_check, rollout_create, rollout_pause, rollout_start
 
 
@@ -101,12 +102,36 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "plan", "created_at")
-    list_filter = ("plan",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     list_select_related = ("plan",)
     inlines = [MembershipInline]
+    list_display = ("name", "slug", "plan", "unpaid", "created_at")
+    list_filter = ("plan", "unpaid")
+    readonly_fields = ("unpaid",)
+    actions = ["mark_unpaid", "mark_paid"]
+
+    @admin.action(description="Mark unpaid (pause their stores)", permissions=["change"])
+    def mark_unpaid(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        self._set_unpaid(request, queryset, unpaid=True)
+
+    @admin.action(
+        description="Mark paid (resume the stores an unpaid account paused)", permissions=["change"]
+    )
+    def mark_paid(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        self._set_unpaid(request, queryset, unpaid=False)
+
+    def _set_unpaid(self, request: HttpRequest, queryset: QuerySet[Tenant], *, unpaid: bool) -> None:
+        for tenant in queryset:
+            report = tenant_set_unpaid(tenant=tenant, unpaid=unpaid)
+            moved = report.suspended if unpaid else report.resumed
+            self.message_user(
+                request,
+                f"{tenant.name}: {'paused' if unpaid else 'resuming'} {len(moved)} store(s).",
+                messages.SUCCESS,
+            )
+            for name, why in report.refused.items():
+                self.message_user(request, f"Store {name}: {why}", messages.WARNING)
 
 
 class StoreEventInline(admin.TabularInline):
@@ -185,10 +210,14 @@ class StoreAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
-    actions = ["retry_provisioning", "tear_down"]
+    actions = ["retry_provisioning", "suspend", "resume", "tear_down"]
     readonly_fields = (
         "status",
         "status_reason",
+        "suspension_source",
+        "suspension_reason",
+        "suspended_by",
+        "suspended_at",
         "status_changed_at",
         "namespace",
         "release_name",
@@ -277,6 +306,36 @@ class StoreAdmin(admin.ModelAdmin):
     @admin.action(description="Retry provisioning (failed stores)", permissions=["change"])
     def retry_provisioning(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
         self._apply_to_each(request, queryset, store_retry, "Retry queued for {count} store(s).")
+
+    @admin.action(description="Pause selected stores (staff suspension)", permissions=["change"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:
+        reason = (request.POST.get("reason") or "").strip()
+        if request.POST.get("confirmed") != "yes" or not reason:
+            # A staff pause always says why: the merchant sees it and cannot lift it themselves.
+            return TemplateResponse(
+                request,
+                "admin/stores/store/suspend_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Pause stores?",
+                    "stores": queryset,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                    "opts": self.model._meta,
+                },
+            )
+
+        def staff_suspend(*, store: Store, actor: Any) -> Store:
+            return store_suspend(store=store, source=SuspensionSource.STAFF, reason=reason[:500], actor=actor)
+
+        self._apply_to_each(request, queryset, staff_suspend, "Pause queued for {count} store(s).")
+        return None
+
+    @admin.action(description="Resume selected stores", permissions=["change"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
+        def staff_resume(*, store: Store, actor: Any) -> Store:
+            return store_resume(store=store, source=SuspensionSource.STAFF, actor=actor)
+
+        self._apply_to_each(request, queryset, staff_resume, "Resume queued for {count} store(s).")
 
     @admin.action(description="Tear down selected stores", permissions=["teardown"])
     def tear_down(self, request: HttpRequest, queryset: QuerySet[Store]) -> HttpResponse | None:

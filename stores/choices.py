@@ -21,19 +21,54 @@ class StoreStatus(models.TextChoices):
     FAILED = "failed", "Failed"  # the last provision or teardown failed; status_reason says why
     DELETING = "deleting", "Deleting"  # teardown is queued or running
     DELETED = "deleted", "Deleted"  # release, namespace and volumes are gone; the name is free again
+    SUSPENDING = (
+        "suspending",
+        "Suspending",
+    )  # a run scales the workloads to zero and routes to the paused page
+    SUSPENDED = "suspended", "Suspended"  # workloads at zero, volumes kept, the paused page answers
+    RESUMING = "resuming", "Resuming"  # a run brings the workloads back and routes to them again
 
 
-STORE_ACTIVE_STATUSES = frozenset({StoreStatus.REQUESTED, StoreStatus.PROVISIONING, StoreStatus.DELETING})
+class SuspensionSource(models.TextChoices):
+    """Who suspended a store decides who may resume it (stores.suspension)."""
+
+    TENANT = "tenant", "The organisation"  # an owner (page or partner API); they may resume it
+    STAFF = "staff", "Platform staff"  # only staff resume it
+    BILLING = "billing", "Unpaid account"  # resumed when the tenant's unpaid flag is cleared
+
+
+STORE_ACTIVE_STATUSES = frozenset(
+    {
+        StoreStatus.REQUESTED,
+        StoreStatus.PROVISIONING,
+        StoreStatus.DELETING,
+        StoreStatus.SUSPENDING,
+        StoreStatus.RESUMING,
+    }
+)
 STORE_TERMINAL_STATUSES = frozenset({StoreStatus.DELETED})
 
 STORE_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     StoreStatus.REQUESTED: frozenset({StoreStatus.PROVISIONING, StoreStatus.DELETING, StoreStatus.FAILED}),
     # DELETING from PROVISIONING: a merchant may delete while the install still runs; teardown waits.
-    StoreStatus.PROVISIONING: frozenset({StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETING}),
+    # SUSPENDED from PROVISIONING: a store re-provisioned while it is to stay suspended (the retry of a
+    # failed suspend, say) is installed with `suspended: true` and lands suspended, not ready.
+    StoreStatus.PROVISIONING: frozenset(
+        {StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETING, StoreStatus.SUSPENDED}
+    ),
     # REQUESTED from READY: the reconciler re-provisions a store whose release or namespace vanished.
-    StoreStatus.READY: frozenset({StoreStatus.DELETING, StoreStatus.REQUESTED, StoreStatus.DEGRADED}),
+    StoreStatus.READY: frozenset(
+        {StoreStatus.DELETING, StoreStatus.REQUESTED, StoreStatus.DEGRADED, StoreStatus.SUSPENDING}
+    ),
     # The watcher moves a store between READY and DEGRADED as its workloads' readiness changes.
-    StoreStatus.DEGRADED: frozenset({StoreStatus.READY, StoreStatus.DELETING, StoreStatus.REQUESTED}),
+    StoreStatus.DEGRADED: frozenset(
+        {StoreStatus.READY, StoreStatus.DELETING, StoreStatus.REQUESTED, StoreStatus.SUSPENDING}
+    ),
+    # DELETING from the suspension statuses: teardown waits for the run in flight, as from PROVISIONING.
+    StoreStatus.SUSPENDING: frozenset({StoreStatus.SUSPENDED, StoreStatus.FAILED, StoreStatus.DELETING}),
+    # No REQUESTED from SUSPENDED: the watcher and the reconciler never bring a suspended store back up.
+    StoreStatus.SUSPENDED: frozenset({StoreStatus.RESUMING, StoreStatus.DELETING}),
+    StoreStatus.RESUMING: frozenset({StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETING}),
     StoreStatus.FAILED: frozenset({StoreStatus.REQUESTED, StoreStatus.DELETING}),
     StoreStatus.DELETING: frozenset({StoreStatus.DELETED, StoreStatus.FAILED}),
     StoreStatus.DELETED: frozenset(),
@@ -90,6 +125,8 @@ class WebhookEventType(models.TextChoices):
     STORE_FAILED = "store.failed", "Store failed"  # provisioning or teardown failed; status_reason says why
     STORE_DELETING = "store.deleting", "Store deleting"  # teardown requested
     STORE_DELETED = "store.deleted", "Store deleted"  # release, namespace and volumes are gone
+    STORE_SUSPENDED = "store.suspended", "Store suspended"  # workloads at zero; status_reason says who/why
+    STORE_RESUMED = "store.resumed", "Store resumed"  # back up after a suspension (sent instead of ready)
 
 
 # The store statuses that announce themselves to webhooks (provisioning and degraded do not: they are
@@ -100,6 +137,11 @@ WEBHOOK_EVENT_FOR_STATUS: dict[str, WebhookEventType] = {
     StoreStatus.FAILED: WebhookEventType.STORE_FAILED,
     StoreStatus.DELETING: WebhookEventType.STORE_DELETING,
     StoreStatus.DELETED: WebhookEventType.STORE_DELETED,
+    StoreStatus.SUSPENDED: WebhookEventType.STORE_SUSPENDED,
+}
+# A move that announces something else than its target status: ready after resuming is `store.resumed`.
+WEBHOOK_EVENT_FOR_MOVE: dict[tuple[str, str], WebhookEventType] = {
+    (StoreStatus.RESUMING, StoreStatus.READY): WebhookEventType.STORE_RESUMED,
 }
 
 

@@ -57,6 +57,10 @@ from stores.validators import host_for_store, namespace_for_store, release_name_
 
 logger = logging.getLogger(__name__)
 
+# The statuses in which a provision run installs the store's release: provisioning proper, and the
+# suspend and resume runs (the same helm upgrade with other values).
+INSTALLING_STATUSES = frozenset({StoreStatus.PROVISIONING, StoreStatus.SUSPENDING, StoreStatus.RESUMING})
+
 
 # ---- what people ask for ---------------------------------------------------------------------------
 
@@ -250,8 +254,11 @@ def store_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> Ru
                 run=run, failure=Failure(exc.message, transient=False), recorder=recorder
             )
         result = release_install(spec=spec, access=access, recorder=recorder, on_step=_timeline(store.pk))
+        # The same install serves provisioning, suspending and resuming (only the values differ); the
+        # status the claim found says which, and so where a success lands.
+        from_status = StoreStatus(store.status)
         return _settle(
-            run, result, recorder, succeeded_status=StoreStatus.READY, from_status=StoreStatus.PROVISIONING
+            run, result, recorder, succeeded_status=_installed_status(store), from_status=from_status
         )
     result = release_teardown(
         spec=teardown_spec_for(store), access=access, recorder=recorder, on_step=_timeline(store.pk)
@@ -259,6 +266,16 @@ def store_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> Ru
     return _settle(
         run, result, recorder, succeeded_status=StoreStatus.DELETED, from_status=StoreStatus.DELETING
     )
+
+
+def _installed_status(store: Store) -> StoreStatus:
+    """Where a store lands once its release is installed: suspended if it is to stay suspended (its
+    values said `suspended: true`), else ready."""
+    if store.status == StoreStatus.RESUMING:
+        return StoreStatus.READY
+    if store.status == StoreStatus.SUSPENDING or store.suspension_source:
+        return StoreStatus.SUSPENDED
+    return StoreStatus.READY
 
 
 def _fail_unreachable_credentials(run_id: int, reason: str) -> RunResult:
@@ -292,7 +309,8 @@ def _admit(run: ProvisioningRun, worker: str) -> Admission:
                 only_from=[StoreStatus.REQUESTED],
             )
             return Admission(True)
-        if store.status == StoreStatus.PROVISIONING:
+        # A suspend or resume run: the service already moved the store; the claim only admits it.
+        if store.status in INSTALLING_STATUSES:
             return Admission(True)
     elif store.status == StoreStatus.DELETING:
         return Admission(True)
@@ -375,7 +393,7 @@ def store_attempt_failed(
                 to=StoreStatus.FAILED,
                 reason=f"{failure.reason}{suffix}",
                 actor_label=actor_label,
-                only_from=[StoreStatus.PROVISIONING if provision else StoreStatus.DELETING],
+                only_from=INSTALLING_STATUSES if provision else [StoreStatus.DELETING],
             )
             if (
                 moved

@@ -29,6 +29,9 @@ STATUS_COLOURS: dict[str, str] = {
     StoreStatus.FAILED: "#b91c1c",
     StoreStatus.DELETING: "#b45309",
     StoreStatus.DELETED: "#374151",
+    StoreStatus.SUSPENDING: "#6d28d9",
+    StoreStatus.SUSPENDED: "#5b21b6",
+    StoreStatus.RESUMING: "#6d28d9",
 }
 
 # What each status means to a merchant, shown next to the badge.
@@ -40,6 +43,9 @@ STATUS_HINTS: dict[str, str] = {
     StoreStatus.FAILED: "Something went wrong. The reason is below; you can retry.",
     StoreStatus.DELETING: "We are removing your store, its database and its files.",
     StoreStatus.DELETED: "This store and all its data are gone. Its name is free again.",
+    StoreStatus.SUSPENDING: "We are pausing your store; its data stays as it is.",
+    StoreStatus.SUSPENDED: "Your store is paused: visitors see a notice, its data is kept. The reason is below.",
+    StoreStatus.RESUMING: "We are bringing your store back.",
 }
 
 PROVISION_STEPS: tuple[tuple[str, str], ...] = (

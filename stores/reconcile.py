@@ -49,7 +49,15 @@ READY_SETTLE = timedelta(seconds=60)
 PENDING_RELEASE_SCAN_LIMIT = 200
 RELEASE_CHECK_SAMPLE = 50
 CLUSTER_ERRORS = (HelmError, ClusterNotConfigured, ApiException, HTTPError, OSError, ApplicationError)
-UNSETTLED = [StoreStatus.FAILED, StoreStatus.REQUESTED, StoreStatus.PROVISIONING, StoreStatus.DELETING]
+# Suspending and resuming are installs too: one interrupted can leave a pending release behind.
+UNSETTLED = [
+    StoreStatus.FAILED,
+    StoreStatus.REQUESTED,
+    StoreStatus.PROVISIONING,
+    StoreStatus.DELETING,
+    StoreStatus.SUSPENDING,
+    StoreStatus.RESUMING,
+]
 
 
 def watch_is_fresh_since(now: datetime) -> datetime:

@@ -60,6 +60,13 @@ def store_helm_values(store: Store) -> dict[str, Any]:
             "clusterIssuer": settings.DOMAIN_CLUSTER_ISSUER,
         },
     }
+    # Suspended: the charts scale every workload to zero (volumes stay) and point the Ingress at the
+    # paused-page Service, an ExternalName for the platform's own web Service (see charts' READMEs).
+    values["suspended"] = bool(store.suspension_source)
+    values["paused"] = {
+        "externalName": settings.STORE_PAUSED_BACKEND_HOST,
+        "port": settings.STORE_PAUSED_BACKEND_PORT,
+    }
     # The version's image references (EngineVersion.clean allows nothing else) over the chart's own.
     version = store.engine_version
     if version is not None:

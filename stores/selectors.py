@@ -85,3 +85,18 @@ def webhook_deliveries_for_endpoint(*, endpoint: WebhookEndpoint) -> QuerySet[We
         .prefetch_related("attempt_log")
         .order_by("-created_at", "-id")
     )
+
+
+def store_paused_for_host(*, host: str) -> Store | None:
+    """The store whose own host or routed custom domain is `host`, if it is paused (or being paused or
+    resumed: the Ingress may point at the paused page then), else None."""
+    paused = [StoreStatus.SUSPENDING, StoreStatus.SUSPENDED, StoreStatus.RESUMING]
+    store = Store.objects.filter(host=host, status__in=paused).first()
+    if store is not None:
+        return store
+    domain = (
+        StoreDomain.objects.filter(domain=host, status__in=DOMAIN_ROUTED_STATUSES, store__status__in=paused)
+        .select_related("store")
+        .first()
+    )
+    return domain.store if domain is not None else None

@@ -14,6 +14,7 @@ from celery.utils.log import get_task_logger
 from stores.domains import domains_recheck_due
 from stores.lifecycle import RunOutcome, store_run_execute
 from stores.reconcile import fleet_reconcile
+from stores.suspension import tenants_enforce_payment
 from stores.upgrades import rollouts_advance_all
 from stores.webhooks import DELIVER_TIME_LIMIT_SECONDS, webhook_deliveries_send_due, webhook_delivery_attempt
 
@@ -83,3 +84,11 @@ def advance_rollouts() -> None:
     moved = rollouts_advance_all()
     if moved:
         logger.info("advanced %d rollouts", moved)
+
+
+@shared_task(name="stores.tasks.enforce_payment", ignore_result=True, soft_time_limit=120, time_limit=150)
+def enforce_payment() -> None:
+    """Periodic (Celery beat): suspend unpaid tenants' stores, resume those whose tenant has paid."""
+    report = tenants_enforce_payment()
+    if report.suspended or report.resumed or report.refused:
+        logger.info("payment rule: %s", report)

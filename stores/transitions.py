@@ -70,7 +70,7 @@ def store_transition(
             actor=actor if getattr(actor, "pk", None) else None,
             actor_label=actor_label,
         )
-        webhooks_store_status_changed(store_id=store_id, status=to)
+        webhooks_store_status_changed(store_id=store_id, status=to, old_status=old_status)
     return True
 
 

@@ -26,7 +26,7 @@ from platform_site.errors import ApplicationError
 from platform_site.security import client_ip
 from provisioning.choices import ClusterHealth
 from stores.activity import store_activity
-from stores.choices import Engine, StoreStatus
+from stores.choices import Engine, StoreStatus, SuspensionSource
 from stores.credentials import store_credentials_reveal
 from stores.domains import domain_add, domain_check, domain_remove, domain_required_records
 from stores.engines import ENGINE_CATALOGUE, engine_spec
@@ -67,6 +67,7 @@ from stores.selectors import (
     webhook_endpoints_for_tenant,
 )
 from stores.services import user_signup
+from stores.suspension import store_can_resume, store_resume, store_suspend
 from stores.tokens import api_token_create, api_token_list, api_token_revoke
 from stores.validators import suggest_store_name
 from stores.webhooks import (
@@ -350,6 +351,10 @@ def _detail_context(store: Store) -> dict[str, Any]:
         "failure": failure_in_plain_words(store.status_reason) if store.status == StoreStatus.FAILED else "",
         "admin_url": store_admin_url(store),
         "cluster_unreachable": store.cluster.health == ClusterHealth.UNREACHABLE,
+        # Only a pause the organisation made can be lifted from its page; the page says why not.
+        "resume_refusal": store_can_resume(store=store, source=SuspensionSource.TENANT)
+        if store.status == StoreStatus.SUSPENDED
+        else "",
     }
 
 
@@ -388,6 +393,39 @@ def store_retry_view(request: HttpRequest, name: str, *, tenant: Tenant) -> Http
         messages.error(request, exc.message)
     else:
         messages.success(request, "Retrying. This page updates by itself.", extra_tags=PROGRESS)
+    return redirect("stores:detail", name=store.name)
+
+
+@require_POST
+@merchant_view
+def store_suspend_view(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    _require(request, Action.SUSPEND)
+    try:
+        store_suspend(
+            store=store,
+            source=SuspensionSource.TENANT,
+            reason=request.POST.get("reason", "")[:500],
+            actor=request.user,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Pausing your store. This page updates by itself.", extra_tags=PROGRESS)
+    return redirect("stores:detail", name=store.name)
+
+
+@require_POST
+@merchant_view
+def store_resume_view(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    _require(request, Action.SUSPEND)
+    try:
+        store_resume(store=store, source=SuspensionSource.TENANT, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Resuming your store. This page updates by itself.", extra_tags=PROGRESS)
     return redirect("stores:detail", name=store.name)
 
 

@@ -27,6 +27,7 @@ from platform_site.errors import ApplicationError
 from provisioning.credential_box import seal, unseal
 from provisioning.redaction import redact
 from stores.choices import (
+    WEBHOOK_EVENT_FOR_MOVE,
     WEBHOOK_EVENT_FOR_STATUS,
     WebhookDeliveryStatus,
     WebhookEventType,
@@ -175,13 +176,15 @@ def _store_payload(store: Store) -> dict[str, Any]:
     }
 
 
-def webhooks_store_status_changed(*, store_id: int, status: str) -> WebhookMessage | None:
+def webhooks_store_status_changed(
+    *, store_id: int, status: str, old_status: str = ""
+) -> WebhookMessage | None:
     """Record the webhook message for a store's new status and a delivery per subscribed endpoint.
 
     Called by the status writer inside its transaction; the deliveries are sent after commit. None when
     the status is not a webhook event or no enabled endpoint of the tenant wants it.
     """
-    event_type = WEBHOOK_EVENT_FOR_STATUS.get(status)
+    event_type = WEBHOOK_EVENT_FOR_MOVE.get((old_status, status)) or WEBHOOK_EVENT_FOR_STATUS.get(status)
     if event_type is None:
         return None
     store = Store.objects.filter(pk=store_id).first()

@@ -100,8 +100,30 @@ class StoreSerializer(serializers.ModelSerializer):
             "deleted_at",
             "latest_run",
             "cluster",
+            "suspension",
         ]
         read_only_fields = fields
+
+    suspension = serializers.SerializerMethodField(
+        help_text="While the store is to stay paused: by whom (tenant, staff, billing) and why; else null."
+    )
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "source": {"type": "string", "enum": ["tenant", "staff", "billing"]},
+                "reason": {"type": "string"},
+                "suspended_at": {"type": "string", "format": "date-time"},
+            },
+        }
+    )
+    def get_suspension(self, store: Store) -> dict[str, Any] | None:
+        if not store.suspension_source:
+            return None
+        at = store.suspended_at.isoformat().replace("+00:00", "Z") if store.suspended_at else None
+        return {"source": store.suspension_source, "reason": store.suspension_reason, "suspended_at": at}
 
     @extend_schema_field(
         {
@@ -308,3 +330,9 @@ class ActivitySerializer(serializers.Serializer):
             },
             "problems": activity.problems,
         }
+
+
+class StoreSuspendSerializer(serializers.Serializer):
+    """Why the organisation pauses its store (kept with the suspension, shown on its page)."""
+
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

@@ -36,8 +36,9 @@ from stores.api.serializers import (
     StoreEventSerializer,
     StoreListFilterSerializer,
     StoreSerializer,
+    StoreSuspendSerializer,
 )
-from stores.choices import StoreStatus
+from stores.choices import StoreStatus, SuspensionSource
 from stores.credentials import store_credentials_reveal
 from stores.domains import domain_add, domain_check, domain_remove
 from stores.lifecycle import store_create, store_request_teardown, store_retry
@@ -51,6 +52,7 @@ from stores.selectors import (
     store_list_for_tenant,
     tenant_live_store_count,
 )
+from stores.suspension import store_resume, store_suspend
 
 
 def _error(description: str, *example_list: OpenApiExample) -> OpenApiResponse:
@@ -259,6 +261,58 @@ class StoreViewSet(
 
     def _retry(self, request: Request, store: Store) -> Response:
         store_retry(store=store, actor=request.user)
+        return self._render(self.get_queryset().get(pk=store.pk), status_code=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Pause a store",
+        description="Scales the store's workloads to zero (its data and volumes stay) and answers its "
+        "hosts with a paused page. The store moves to `suspending`, then `suspended`; the "
+        "`store.suspended` webhook announces it. Only a `ready` or `degraded` store can be paused; "
+        "asking again while it is paused is harmless.",
+        request=StoreSuspendSerializer,
+        responses={
+            202: OpenApiResponse(StoreSerializer, "The pause is queued."),
+            409: _error("The store is not ready or degraded.", examples.INVALID_STATE),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"], serializer_class=StoreSuspendSerializer)
+    def suspend(self, request: Request, name: str) -> Response:
+        store = self.get_object()
+        self.require(Action.SUSPEND)
+        body = StoreSuspendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        store_suspend(
+            store=store,
+            source=SuspensionSource.TENANT,
+            reason=body.validated_data["reason"],
+            actor=request.user,
+        )
+        return self._render(self.get_queryset().get(pk=store.pk), status_code=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Resume a paused store",
+        description="Brings a `suspended` store back (`resuming`, then `ready`; `store.resumed` announces "
+        "it). Only a pause the organisation asked for can be lifted here: a store paused by platform "
+        "staff or for an unpaid account answers 403 with the reason.",
+        request=None,
+        responses={
+            202: OpenApiResponse(StoreSerializer, "The resume is queued."),
+            409: _error("The store is not suspended.", examples.INVALID_STATE),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+            403: _error(
+                "The caller's role or token does not allow it, or staff or billing paused the store "
+                "(the organisation cannot resume it)."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], serializer_class=None)
+    def resume(self, request: Request, name: str) -> Response:
+        store = self.get_object()
+        self.require(Action.SUSPEND)
+        store_resume(store=store, source=SuspensionSource.TENANT, actor=request.user)
         return self._render(self.get_queryset().get(pk=store.pk), status_code=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from stores.choices import Engine, StoreEventKind, StoreStatus
+from stores.choices import Engine, StoreEventKind, StoreStatus, SuspensionSource
 from stores.validators import STORE_NAME_MAX_LENGTH, validate_store_name
 
 
@@ -37,6 +37,17 @@ class Store(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The wanted state, apart from `status` (where it is): set while the store is to stay suspended,
+    # so any later install of its release (a retry, a re-provision) renders `suspended: true` too.
+    # Written only by stores.suspension, in the transaction of the status move.
+    suspension_source = models.CharField(
+        max_length=10, choices=SuspensionSource.choices, blank=True, default=""
+    )
+    suspension_reason = models.TextField(blank=True, default="")
+    suspended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    suspended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

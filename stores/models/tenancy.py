@@ -72,6 +72,11 @@ class Tenant(models.Model):
     region = models.CharField(
         max_length=63, blank=True, default="", help_text="Preferred cluster region; empty: any cluster."
     )
+    # Billing's flag: while set, the plan rule (stores.suspension.tenants_enforce_payment) keeps the
+    # tenant's stores suspended; clearing it resumes the stores that rule suspended.
+    unpaid = models.BooleanField(
+        default=False, help_text="Unpaid: the tenant's stores are suspended until this is cleared."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

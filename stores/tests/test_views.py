@@ -565,6 +565,8 @@ def test_every_store_url_of_another_tenant_is_a_404(client, tenant, other_owner)
             assert client.get(url, headers={"HX-Request": "true"}).status_code == 404, url
         for route, data in [
             ("retry", {}),
+            ("suspend", {"reason": "not yours"}),
+            ("resume", {}),
             ("delete", {"confirm_name": name}),
             ("credentials", {}),
             ("domain_add", {"domain": "shop.example.com"}),
@@ -588,7 +590,7 @@ def test_every_store_url_of_another_tenant_is_a_404(client, tenant, other_owner)
 def test_every_customer_url_is_walked_by_the_isolation_test():
     from stores import urls
 
-    walked = {"detail", "status", "row", "activity", "retry", "delete", "credentials"}
+    walked = {"detail", "status", "row", "activity", "retry", "delete", "credentials", "suspend", "resume"}
     walked |= {"domains", "domain_add", "domain_check", "domain_remove"}
     # An endpoint is addressed by id, not store name: test_webhook_pages walks another tenant's.
     walked_by_id = {"webhook"}

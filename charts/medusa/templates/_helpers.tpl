@@ -96,3 +96,11 @@ image's medusa-config.js reads nothing else; passwords come only from the existi
 {{- define "med.domainName" -}}
 {{ printf "domain-%s" (sha256sum . | trunc 16) }}
 {{- end }}
+
+{{/* The Ingress backend: the web Service, or the paused page while suspended (templates/paused.yaml). */}}
+{{- define "med.webBackend" -}}
+service:
+  name: {{ if .Values.suspended }}store-paused{{ else }}medusa{{ end }}
+  port:
+    name: http
+{{- end -}}

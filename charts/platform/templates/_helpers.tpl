@@ -160,6 +160,11 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
   value: {{ .Values.stores.podSecurityLevel | quote }}
 - name: DOMAIN_CLUSTER_ISSUER
   value: {{ .Values.stores.domains.clusterIssuer | quote }}
+# A suspended store's Ingress reaches this release's web Service through an ExternalName.
+- name: STORE_PAUSED_BACKEND_HOST
+  value: {{ printf "%s-web.%s.svc.cluster.local" (include "platform.fullname" .) .Release.Namespace | quote }}
+- name: STORE_PAUSED_BACKEND_PORT
+  value: "80"
 - name: STORE_CHARTS_DIR
   value: /app/charts
 # Empty: in-cluster config from the mounted ServiceAccount token (helm gets the same through

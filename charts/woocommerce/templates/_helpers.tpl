@@ -112,3 +112,11 @@ is uid 82, so they run as uid 33 to match the files the Debian wordpress image w
 {{- define "woo.domainName" -}}
 {{ printf "domain-%s" (sha256sum . | trunc 16) }}
 {{- end }}
+
+{{/* The Ingress backend: the web Service, or the paused page while suspended (templates/paused.yaml). */}}
+{{- define "woo.webBackend" -}}
+service:
+  name: {{ if .Values.suspended }}store-paused{{ else }}wordpress{{ end }}
+  port:
+    name: http
+{{- end -}}

@@ -31,6 +31,8 @@ def test_the_walk_covers_every_route():
         "store-list",
         "store-detail",
         "store-retry",
+        "store-suspend",
+        "store-resume",
         "store-events",
         "store-credentials",
         "store-domains",
