@@ -8,8 +8,8 @@ import time
 import pytest
 
 from provisioning.choices import RunKind, RunStatus
-from provisioning.helm import SIGTERM_GRACE_SECONDS
 from provisioning.cluster_access import ClusterAccess
+from provisioning.helm import SIGTERM_GRACE_SECONDS
 from provisioning.models import CommandRecord, ProvisioningRun
 from provisioning.services import provisioning_run_dispatch
 from stores.choices import StoreStatus
