@@ -127,6 +127,8 @@ class WebhookEventType(models.TextChoices):
     STORE_DELETED = "store.deleted", "Store deleted"  # release, namespace and volumes are gone
     STORE_SUSPENDED = "store.suspended", "Store suspended"  # workloads at zero; status_reason says who/why
     STORE_RESUMED = "store.resumed", "Store resumed"  # back up after a suspension (sent instead of ready)
+    DOMAIN_ACTIVE = "domain.active", "Domain active"  # a custom domain is routed with a valid certificate
+    DOMAIN_FAILED = "domain.failed", "Domain failed"  # verification or issuance failed; status_reason says why
 
 
 # The store statuses that announce themselves to webhooks (provisioning and degraded do not: they are
@@ -138,6 +140,11 @@ WEBHOOK_EVENT_FOR_STATUS: dict[str, WebhookEventType] = {
     StoreStatus.DELETING: WebhookEventType.STORE_DELETING,
     StoreStatus.DELETED: WebhookEventType.STORE_DELETED,
     StoreStatus.SUSPENDED: WebhookEventType.STORE_SUSPENDED,
+}
+# The custom-domain statuses that announce themselves (the others are steps on the way there).
+WEBHOOK_EVENT_FOR_DOMAIN_STATUS: dict[str, WebhookEventType] = {
+    DomainStatus.ACTIVE: WebhookEventType.DOMAIN_ACTIVE,
+    DomainStatus.FAILED: WebhookEventType.DOMAIN_FAILED,
 }
 # A move that announces something else than its target status: ready after resuming is `store.resumed`.
 WEBHOOK_EVENT_FOR_MOVE: dict[tuple[str, str], WebhookEventType] = {

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from stores.choices import DOMAIN_ALLOWED_TRANSITIONS, DomainStatus
 from stores.models import StoreDomain, StoreDomainEvent
+from stores.webhooks import webhooks_domain_status_changed
 
 
 def _allowed_sources(target: str) -> set[str]:
@@ -62,6 +63,8 @@ def domain_transition(
             actor=actor if getattr(actor, "pk", None) else None,
             actor_label=actor_label,
         )
+        # Inside the transaction, like the store's writer: the message exists if and only if the move does.
+        webhooks_domain_status_changed(domain_id=domain_id, status=to)
     return True
 
 

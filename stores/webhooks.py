@@ -27,12 +27,21 @@ from platform_site.errors import ApplicationError
 from provisioning.credential_box import seal, unseal
 from provisioning.redaction import redact
 from stores.choices import (
+    WEBHOOK_EVENT_FOR_DOMAIN_STATUS,
     WEBHOOK_EVENT_FOR_MOVE,
     WEBHOOK_EVENT_FOR_STATUS,
     WebhookDeliveryStatus,
     WebhookEventType,
 )
-from stores.models import Store, Tenant, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from stores.models import (
+    Store,
+    StoreDomain,
+    Tenant,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from stores.webhook_signing import webhook_headers, webhook_secret_generate
 from stores.webhook_targets import (
     PostResult,
@@ -190,6 +199,36 @@ def webhooks_store_status_changed(
     store = Store.objects.filter(pk=store_id).first()
     if store is None:
         return None
+    return _webhook_message_record(store, event_type, {"store": _store_payload(store)})
+
+
+def webhooks_domain_status_changed(*, domain_id: int, status: str) -> WebhookMessage | None:
+    """Like webhooks_store_status_changed, for a custom domain turning active or failed (called by the
+    domain's status writer inside its transaction)."""
+    event_type = WEBHOOK_EVENT_FOR_DOMAIN_STATUS.get(status)
+    if event_type is None:
+        return None
+    domain = StoreDomain.objects.select_related("store").filter(pk=domain_id).first()
+    if domain is None:
+        return None
+    expires = domain.certificate_not_after
+    data = {
+        "store": _store_payload(domain.store),
+        "domain": {
+            "name": domain.domain,
+            "status": domain.status,
+            "status_reason": domain.status_reason,
+            "certificate_expires_at": expires.isoformat().replace("+00:00", "Z") if expires else None,
+        },
+    }
+    return _webhook_message_record(domain.store, event_type, data)
+
+
+def _webhook_message_record(
+    store: Store, event_type: WebhookEventType, data: dict[str, Any]
+) -> WebhookMessage | None:
+    """One message with a stable id and a delivery per enabled endpoint of the store's tenant that
+    subscribes to `event_type`, dispatched after the caller's transaction commits."""
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(tenant_id=store.tenant_id, disabled_at__isnull=True)
@@ -202,7 +241,7 @@ def webhooks_store_status_changed(
     body = {
         "type": str(event_type),
         "timestamp": now.isoformat().replace("+00:00", "Z"),
-        "data": {"store": _store_payload(store)},
+        "data": data,
     }
     message = WebhookMessage.objects.create(
         tenant_id=store.tenant_id,

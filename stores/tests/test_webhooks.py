@@ -252,3 +252,40 @@ def test_bad_endpoints_are_refused_and_nothing_is_stored(tenant, url, event_type
         webhook_endpoint_create(tenant=tenant, url=url, event_types=event_types)
     assert field in refused.value.fields
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_domain_turning_active_or_failed_is_announced_and_its_steps_are_not(
+    tenant, receiver, django_capture_on_commit_callbacks
+):
+    from stores.choices import DomainStatus
+    from stores.domain_transitions import domain_transition
+    from stores.domains import domain_add
+
+    endpoint, secret = endpoint_for(tenant, receiver, event_types=["domain.active", "domain.failed"])
+    store = ready_store(tenant)
+    domain = domain_add(store=store, domain="shop.example.com")
+    expiry = timezone.now() + timedelta(days=90)
+    with django_capture_on_commit_callbacks() as dispatched:
+        domain_transition(domain_id=domain.pk, to=DomainStatus.VERIFIED)
+        domain_transition(domain_id=domain.pk, to=DomainStatus.ISSUING)
+        domain_transition(
+            domain_id=domain.pk, to=DomainStatus.ACTIVE, fields={"certificate_not_after": expiry}
+        )
+    assert len(dispatched) == 1  # verified and issuing are steps, not partner events
+    delivery = deliveries_of(endpoint, "domain.active").get()
+    receiver.fail_first = 0
+    assert webhook_delivery_attempt(delivery_id=delivery.pk).outcome is AttemptOutcome.DELIVERED
+    [request] = [r for r in receiver.requests if json.loads(r["body"])["type"] == "domain.active"]
+    assert request["valid"][secret]
+    data = json.loads(request["body"])["data"]
+    assert data["store"]["name"] == store.name
+    assert data["domain"]["name"] == "shop.example.com" and data["domain"]["status"] == "active"
+    assert data["domain"]["certificate_expires_at"] == expiry.isoformat().replace("+00:00", "Z")
+
+    assert domain_transition(
+        domain_id=domain.pk, to=DomainStatus.FAILED, reason="The certificate could not be renewed."
+    )
+    failed = WebhookMessage.objects.get(event_type="domain.failed")
+    assert json.loads(failed.body)["data"]["domain"]["status_reason"] == "The certificate could not be renewed."
+    assert not domain_transition(domain_id=domain.pk, to=DomainStatus.ACTIVE)  # failed -> active: refused
+    assert WebhookMessage.objects.filter(event_type="domain.active").count() == 1
