@@ -128,7 +128,8 @@ class WebhookEventType(models.TextChoices):
     STORE_SUSPENDED = "store.suspended", "Store suspended"  # workloads at zero; status_reason says who/why
     STORE_RESUMED = "store.resumed", "Store resumed"  # back up after a suspension (sent instead of ready)
     DOMAIN_ACTIVE = "domain.active", "Domain active"  # a custom domain is routed with a valid certificate
-    DOMAIN_FAILED = "domain.failed", "Domain failed"  # verification or issuance failed; status_reason says why
+    # Verification or issuance failed; status_reason says why.
+    DOMAIN_FAILED = "domain.failed", "Domain failed"
 
 
 # The store statuses that announce themselves to webhooks (provisioning and degraded do not: they are

@@ -286,6 +286,8 @@ def test_a_domain_turning_active_or_failed_is_announced_and_its_steps_are_not(
         domain_id=domain.pk, to=DomainStatus.FAILED, reason="The certificate could not be renewed."
     )
     failed = WebhookMessage.objects.get(event_type="domain.failed")
-    assert json.loads(failed.body)["data"]["domain"]["status_reason"] == "The certificate could not be renewed."
+    assert (
+        json.loads(failed.body)["data"]["domain"]["status_reason"] == "The certificate could not be renewed."
+    )
     assert not domain_transition(domain_id=domain.pk, to=DomainStatus.ACTIVE)  # failed -> active: refused
     assert WebhookMessage.objects.filter(event_type="domain.active").count() == 1
