@@ -1,6 +1,7 @@
-"""A staged rollout on a real control plane, through a real Celery worker and helm 4: four WooCommerce
-stores on version A move to version B in batches of two; each store's helm history shows the upgrade
-revision and its WordPress Deployment runs B's image."""
+"""A staged rollout on a real control plane, through a real Celery worker and helm 4: twenty WooCommerce
+stores on version A move to version B in batches of five; each store's helm history shows the upgrade
+revision and its WordPress Deployment runs B's image. A broken version C stops after its canary batch
+of five, which is rolled back to A; the other fifteen are never touched."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
+
+STORES = 20
+BATCH = 5
 
 
 def _version(name: str, tag: str, state: str) -> EngineVersion:
@@ -37,24 +41,29 @@ def _wordpress_images(cluster, namespace: str) -> set[str]:
     }
 
 
+def _room_for_the_fleet(tenant) -> None:
+    tenant.plan.max_stores = STORES
+    tenant.plan.save()
+
+
 def test_a_rollout_moves_every_store_to_the_target_batch_by_batch(cluster, tenant, start_worker):
     a = _version("a", "6.8.2-php8.3-apache", EngineVersionState.DEFAULT)
     b = _version("b", "6.8.3-php8.3-apache", EngineVersionState.AVAILABLE)
     start_worker(cluster, HELM_BINARIES["helm4"], concurrency=2)
-    tenant.plan.max_stores = 10
-    tenant.plan.save()
+    _room_for_the_fleet(tenant)
     stores = [
-        store_create(tenant=tenant, name=unique_name("roll"), engine="woocommerce")[0] for _ in range(4)
+        store_create(tenant=tenant, name=unique_name("roll"), engine="woocommerce")[0]
+        for _ in range(STORES)
     ]
     wait_for(
         lambda: all(status_of(store) == StoreStatus.READY for store in stores),
-        timeout=240,
-        what="four stores ready",
+        timeout=600,
+        what=f"{STORES} stores ready",
     )
     assert {Store.objects.get(pk=s.pk).engine_version for s in stores} == {a}
     assert all(_wordpress_images(cluster, s.namespace) == {"wordpress:6.8.2-php8.3-apache"} for s in stores)
 
-    rollout = rollout_start(rollout=rollout_create(target=b, batch_size=2, pause_seconds=0))
+    rollout = rollout_start(rollout=rollout_create(target=b, batch_size=BATCH, pause_seconds=0))
     batches_seen: list[int] = []
 
     def step() -> bool:
@@ -66,8 +75,8 @@ def test_a_rollout_moves_every_store_to_the_target_batch_by_batch(cluster, tenan
             assert set(in_flight.values_list("batch", flat=True)) == {result.batch}
         return result.status == RolloutStatus.SUCCEEDED
 
-    wait_for(step, timeout=300, what="the rollout to finish")
-    assert batches_seen == [1, 2]
+    wait_for(step, timeout=600, what="the rollout to finish")
+    assert batches_seen == list(range(1, STORES // BATCH + 1))
     for store in stores:
         assert Store.objects.get(pk=store.pk).engine_version == b
         assert release_states(cluster, store.namespace) == ["deployed", "superseded"]
@@ -79,20 +88,21 @@ def test_a_broken_version_stops_after_the_canary_and_is_rolled_back(cluster, ten
     c = _version("c", "6.8.9-php8.3-apache", EngineVersionState.AVAILABLE)
     # A short budget: a never-ready upgrade fails in seconds, not helm's full timeout.
     start_worker(cluster, HELM_BINARIES["helm4"], concurrency=2, PROVISIONING_TIMEOUT="20")
-    tenant.plan.max_stores = 10
-    tenant.plan.save()
-    stores = [store_create(tenant=tenant, name=unique_name("brk"), engine="woocommerce")[0] for _ in range(4)]
+    _room_for_the_fleet(tenant)
+    stores = [
+        store_create(tenant=tenant, name=unique_name("brk"), engine="woocommerce")[0] for _ in range(STORES)
+    ]
     wait_for(
         lambda: all(status_of(store) == StoreStatus.READY for store in stores),
-        timeout=240,
-        what="four stores ready",
+        timeout=600,
+        what=f"{STORES} stores ready",
     )
     # Version C is broken: every pod it starts stays unready (a kwok never-ready stage).
     for store in stores:
         cluster.make_never_ready(store.namespace)
-    rollout = rollout_start(rollout=rollout_create(target=c, batch_size=2, pause_seconds=0))
-    assert rollout_advance(rollout_id=rollout.pk).started == 2
-    canary, rest = stores[:2], stores[2:]
+    rollout = rollout_start(rollout=rollout_create(target=c, batch_size=BATCH, pause_seconds=0))
+    assert rollout_advance(rollout_id=rollout.pk).started == BATCH
+    canary, rest = stores[:BATCH], stores[BATCH:]
     wait_for(
         lambda: all(status_of(s) == StoreStatus.FAILED for s in canary),
         timeout=180,
