@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -20,6 +21,7 @@ from charts.tests.rendering import (
     run_helm,
 )
 from charts.tests.support import CHARTS, CI_VALUES, HELMS, ci_values
+from charts.tests.test_kubernetes_schema import KUBERNETES_VERSIONS
 from charts.tests.test_network import CONTROLLER
 
 HOSTS = ["shop.example.com", "xn--bcher-kva.example"]
@@ -187,3 +189,13 @@ def test_lint_strict_passes_with_a_primary_and_the_solver_policy(chart: str, hel
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[WARNING]" not in result.stdout
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("chart", CHARTS)
+def test_objects_with_a_primary_and_the_solver_policy_validate_strictly(chart: str, version: str) -> None:
+    manifests = _render(chart, "prod", _domains(primary="shop.example.com", acmeHttp01Solver=True))
+    assert [p for p in by_kind(manifests, "NetworkPolicy") if p["metadata"]["name"] == SOLVER_POLICY]
+    for obj in manifests:
+        if not obj["apiVersion"].startswith("cert-manager.io/"):
+            kubernetes_validate.validate(obj, version, strict=True)
