@@ -370,6 +370,10 @@ DOMAIN_INGRESS_ADDRESSES = env.list("DOMAIN_INGRESS_ADDRESSES", default=[])
 DOMAIN_RESERVED_HOSTS = env.list("DOMAIN_RESERVED_HOSTS", default=[])
 # The cert-manager ClusterIssuer that signs custom domains' certificates (prod: letsencrypt-prod).
 DOMAIN_CLUSTER_ISSUER = env.str("DOMAIN_CLUSTER_ISSUER", default="store-platform-local-ca")
+# True when that issuer may solve ACME HTTP-01 (Let's Encrypt): store charts then let the ingress
+# controller reach cert-manager's solver pods through their default-deny NetworkPolicy. The local CA
+# issuer signs without a challenge, so nothing is opened by default.
+DOMAIN_ACME_HTTP01 = env.bool("DOMAIN_ACME_HTTP01", default=False)
 STORE_INGRESS_CLASS = env.str(
     "STORE_INGRESS_CLASS", default="nginx" if PLATFORM_ENV == "local" else "traefik"
 )

@@ -550,8 +550,16 @@ class RolloutItemInline(admin.TabularInline):
 class StoreDomainAdmin(admin.ModelAdmin):
     """Custom domains: read-only state; checks and removal go through the services."""
 
-    list_display = ("domain", "store", "badge", "status_reason", "last_checked_at", "certificate_not_after")
-    list_filter = ("status",)
+    list_display = (
+        "domain",
+        "store",
+        "badge",
+        "primary",
+        "status_reason",
+        "last_checked_at",
+        "certificate_not_after",
+    )
+    list_filter = ("status", "is_primary")
     search_fields = ("domain", "store__name")
     list_select_related = ("store",)
     raw_id_fields = ("store", "created_by")
@@ -569,6 +577,10 @@ class StoreDomainAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # removal keeps the history and re-installs the store: the "remove" action
+
+    @admin.display(description="Primary", boolean=True, ordering="is_primary")
+    def primary(self, domain: StoreDomain) -> bool:
+        return domain.is_primary
 
     @admin.display(description="Status", ordering="status")
     def badge(self, domain: StoreDomain) -> str:

@@ -44,6 +44,10 @@ def domain_transition(
         "status_reason": reason,
         "status_changed_at": timezone.now(),
     }
+    if to == DomainStatus.REMOVED:
+        # A removed domain leaves the Ingress, so it can no longer be the shop's address; clearing it
+        # here also frees the store's one primary slot for a domain added later under the same name.
+        values["is_primary"] = False
     with transaction.atomic():
         old_status = (
             StoreDomain.objects.select_for_update()

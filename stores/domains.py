@@ -404,6 +404,66 @@ def domain_remove(*, domain: StoreDomain, actor: Any = None) -> StoreDomain:
     return domain
 
 
+def _reconfigure_or_refuse(*, store_id: int, reason: str, actor: Any) -> None:
+    """Ask for the install that applies a primary-domain change, or refuse the change (the caller's
+    transaction rolls back): a store busy installing would otherwise keep the old address unnoticed."""
+    if not store_reconfigure(store_id=store_id, reason=reason, actor=actor):
+        status = Store.objects.filter(pk=store_id).values_list("status", flat=True).first()
+        raise InvalidStoreState(
+            f"The store is {StoreStatus(status).label.lower() if status else 'gone'}; "
+            "change its primary domain once it is ready."
+        )
+
+
+def domain_set_primary(*, domain: StoreDomain, actor: Any = None) -> StoreDomain:
+    """Make an active domain the address the shop calls itself by (WordPress's home URL, Medusa's
+    public URL), replacing any other primary, and re-install the store to apply it. Only an active
+    domain qualifies: the shop must never send shoppers to a host without a certificate."""
+    with transaction.atomic():
+        # The store's row serialises primary changes of one store; the conditional UPDATEs below decide
+        # on the domain's status as stored now, not as read by the caller.
+        Store.objects.select_for_update().filter(pk=domain.store_id).values_list("pk", flat=True).first()
+        if not StoreDomain.objects.filter(pk=domain.pk, is_primary=True, status=DomainStatus.ACTIVE).exists():
+            StoreDomain.objects.filter(store_id=domain.store_id, is_primary=True).exclude(
+                pk=domain.pk
+            ).update(is_primary=False)
+            if (
+                StoreDomain.objects.filter(pk=domain.pk, status=DomainStatus.ACTIVE).update(is_primary=True)
+                == 0
+            ):
+                current = StoreDomain.objects.filter(pk=domain.pk).values_list("status", flat=True).first()
+                label = DomainStatus(current).label.lower() if current else "removed"
+                raise InvalidDomainState(
+                    f"{domain.domain} is {label}; only an active domain (one with a certificate) can be "
+                    "the primary domain, so shoppers are never sent to an address without HTTPS."
+                )
+            _reconfigure_or_refuse(
+                store_id=domain.store_id, reason=f"Making {domain.domain} the primary domain.", actor=actor
+            )
+    domain.refresh_from_db()
+    return domain
+
+
+def domain_unset_primary(*, domain: StoreDomain, actor: Any = None) -> StoreDomain:
+    """Stop using a domain as the primary: the shop calls itself by its platform host again. The
+    domain stays routed. Re-installs the store only if the release used it (it was active)."""
+    with transaction.atomic():
+        Store.objects.select_for_update().filter(pk=domain.store_id).values_list("pk", flat=True).first()
+        status = (
+            StoreDomain.objects.filter(pk=domain.pk, is_primary=True).values_list("status", flat=True).first()
+        )
+        if status is not None:
+            StoreDomain.objects.filter(pk=domain.pk).update(is_primary=False)
+            if status == DomainStatus.ACTIVE:
+                _reconfigure_or_refuse(
+                    store_id=domain.store_id,
+                    reason=f"{domain.domain} is no longer the primary domain; using the platform address.",
+                    actor=actor,
+                )
+    domain.refresh_from_db()
+    return domain
+
+
 def domains_recheck_due(*, now: datetime | None = None, limit: int = 100) -> int:
     """The periodic pass: check pending domains whose backoff has passed, and route verified ones whose
     store could not be re-installed earlier. Returns how many domains it looked at."""
@@ -452,13 +512,14 @@ def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None =
     finally:
         api.close()
     moved = 0
+    primary_moved = ""
     for domain in followed:
         state = states.get(domain.domain)
         if state is None:
             continue  # the install that renders it has not run yet
         if state.ready:
             if domain.status == DomainStatus.ISSUING:
-                moved += domain_transition(
+                became_active = domain_transition(
                     domain_id=domain.pk,
                     to=DomainStatus.ACTIVE,
                     reason="The certificate is issued; the domain serves HTTPS.",
@@ -466,11 +527,14 @@ def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None =
                     only_from=[DomainStatus.ISSUING],
                     fields={"certificate_not_after": state.not_after},
                 )
+                moved += became_active
+                if became_active and domain.is_primary:
+                    primary_moved = f"The primary domain {domain.domain} is active again; using it."
             elif state.not_after != domain.certificate_not_after:
                 # A renewal: not a status change, so no event row.
                 StoreDomain.objects.filter(pk=domain.pk).update(certificate_not_after=state.not_after)
         elif state.issuance_failed:
-            moved += domain_transition(
+            failed = domain_transition(
                 domain_id=domain.pk,
                 to=DomainStatus.FAILED,
                 reason=f"The certificate could not be issued ({state.reason}): {state.message} "
@@ -478,6 +542,13 @@ def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None =
                 actor_label="cert-manager",
                 only_from=[DomainStatus.ISSUING, DomainStatus.ACTIVE],
             )
+            moved += failed
+            if failed and domain.is_primary and domain.status == DomainStatus.ACTIVE:
+                primary_moved = f"The primary domain {domain.domain} failed; using the platform address until it is active."
+    if primary_moved:
+        # The values follow the primary's status (stores.selectors.store_primary_domain); the store's
+        # URL changes only with an install. The merchant's choice stays, so it returns once active.
+        store_reconfigure(store_id=store_id, reason=primary_moved, actor_label="domains")
     return moved
 
 

@@ -16,7 +16,7 @@ from provisioning.cluster import MANAGED_BY_LABEL, MANAGED_BY_VALUE, STORE_LABEL
 from provisioning.specs import CredentialsSpec, ReleaseSpec, RoleBindingSpec, TeardownSpec
 from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
 from stores.models import PlanResources, Store
-from stores.selectors import store_routed_domains
+from stores.selectors import store_primary_domain, store_routed_domains
 
 
 class PlanMissesEngine(ApplicationError):
@@ -58,6 +58,11 @@ def store_helm_values(store: Store) -> dict[str, Any]:
             # A store not saved yet (values rendered ahead, as the NetworkPolicy tests do) has none.
             "hosts": store_routed_domains(store=store) if store.pk else [],
             "clusterIssuer": settings.DOMAIN_CLUSTER_ISSUER,
+            # Always one of `hosts` when set (an active domain is routed); the charts refuse otherwise.
+            "primary": store_primary_domain(store=store) if store.pk else "",
+            # HTTP-01 challenges are answered by cert-manager's solver pods in the store namespace; the
+            # charts' default-deny would otherwise keep the ingress controller from reaching them.
+            "acmeHttp01Solver": settings.DOMAIN_ACME_HTTP01,
         },
     }
     # Suspended: the charts scale every workload to zero (volumes stay) and point the Ingress at the

@@ -53,6 +53,17 @@ def store_routed_domains(*, store: Store) -> list[str]:
     )
 
 
+def store_primary_domain(*, store: Store) -> str:
+    """The host the shop calls itself by, when not its platform host: the primary domain while it is
+    active (has a certificate), else "" so a failed primary falls back to the platform host."""
+    return (
+        StoreDomain.objects.filter(store=store, is_primary=True, status=DomainStatus.ACTIVE)
+        .values_list("domain", flat=True)
+        .first()
+        or ""
+    )
+
+
 def store_domains(*, store: Store) -> QuerySet[StoreDomain]:
     """The store's domains that are not removed, oldest first."""
     return (

@@ -27,6 +27,16 @@ urlpatterns = [
     path(
         "stores/<str:name>/domains/<int:domain_id>/remove/", views.store_domain_remove, name="domain_remove"
     ),
+    path(
+        "stores/<str:name>/domains/<int:domain_id>/primary/",
+        views.store_domain_primary,
+        name="domain_primary",
+    ),
+    path(
+        "stores/<str:name>/domains/<int:domain_id>/unset-primary/",
+        views.store_domain_unset_primary,
+        name="domain_unset_primary",
+    ),
     path("stores/<str:name>/activity/", views.store_activity_view, name="activity"),
     path("accounts/verify-email/resend/", views.verify_email_resend, name="verify_email_resend"),
     path("accounts/verify-email/<str:token>/", views.verify_email, name="verify_email"),

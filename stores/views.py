@@ -28,7 +28,14 @@ from provisioning.choices import ClusterHealth
 from stores.activity import store_activity
 from stores.choices import Engine, StoreStatus, SuspensionSource
 from stores.credentials import store_credentials_reveal
-from stores.domains import domain_add, domain_check, domain_remove, domain_required_records
+from stores.domains import (
+    domain_add,
+    domain_check,
+    domain_remove,
+    domain_required_records,
+    domain_set_primary,
+    domain_unset_primary,
+)
 from stores.engines import ENGINE_CATALOGUE, engine_spec
 from stores.forms import (
     DeleteStoreForm,
@@ -652,6 +659,40 @@ def store_domain_remove(request: HttpRequest, name: str, domain_id: int, *, tena
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{domain.domain} removed.")
+    return _domains_response(request, store)
+
+
+@require_POST
+@merchant_view
+def store_domain_primary(request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant) -> HttpResponse:
+    """Make an active domain the store's primary."""
+    store = _store_or_404(tenant, name)
+    domain = _domain_or_404(store, domain_id)
+    _require(request, Action.MANAGE_DOMAINS)
+    try:
+        domain_set_primary(domain=domain, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{domain.domain} is now the primary domain; the store is being updated.")
+    return _domains_response(request, store)
+
+
+@require_POST
+@merchant_view
+def store_domain_unset_primary(
+    request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant
+) -> HttpResponse:
+    """Go back to the platform address as the store's primary."""
+    store = _store_or_404(tenant, name)
+    domain = _domain_or_404(store, domain_id)
+    _require(request, Action.MANAGE_DOMAINS)
+    try:
+        domain_unset_primary(domain=domain, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The store uses {store.host} as its address again.")
     return _domains_response(request, store)
 
 

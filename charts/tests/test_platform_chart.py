@@ -265,6 +265,24 @@ def test_custom_domains_are_signed_by_the_issuer_each_environment_names(
         assert env_of(container)["DOMAIN_CLUSTER_ISSUER"] == expected
 
 
+def test_http01_solver_access_is_on_only_where_the_issuer_is_lets_encrypt(
+    manifests: list[dict[str, Any]], env: str
+) -> None:
+    expected = {"local": "false", "prod": "true"}[env]
+    for name in ("platform-web", "platform-worker", "platform-beat"):
+        container = pod_spec(find(manifests, "Deployment", name))["containers"][0]
+        assert env_of(container)["DOMAIN_ACME_HTTP01"] == expected
+
+
+def test_the_store_charts_solver_policy_needs_no_new_grant(manifests: list[dict[str, Any]]) -> None:
+    # The worker renders the solver NetworkPolicy with the store release; cert-manager's own account
+    # creates the solver pods, Services and Ingresses, so store-deployer grants nothing for them.
+    deployer = rule_grants(find(manifests, "ClusterRole", "store-deployer")["rules"])
+    assert deployer[("networking.k8s.io", "networkpolicies")] == MANAGE
+    assert not any(group == "acme.cert-manager.io" for group, _ in deployer)
+    assert deployer[("", "pods")] == READ
+
+
 def test_only_the_orchestrator_role_is_bound_cluster_wide(manifests: list[dict[str, Any]]) -> None:
     bindings = by_kind(manifests, "ClusterRoleBinding")
 

@@ -121,3 +121,12 @@ DOMAIN_INVALID = _error(
 DOMAIN_TAKEN = _error(
     "Domain taken", "domain_taken", "shop.example.com is already claimed by another account."
 )
+DOMAIN_NOT_ACTIVE = _error(
+    "Not active",
+    "invalid_state",
+    "shop.example.com is issuing certificate; only an active domain (one with a certificate) can be the "
+    "primary domain, so shoppers are never sent to an address without HTTPS.",
+)
+STORE_BUSY_FOR_PRIMARY = _error(
+    "Store busy", "invalid_state", "The store is requested; change its primary domain once it is ready."
+)

@@ -223,6 +223,11 @@ class DnsRecordSerializer(serializers.Serializer):
 class StoreDomainSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=DomainStatus.choices, read_only=True)
     records = serializers.SerializerMethodField(help_text="The DNS records to create, exactly as shown.")
+    primary = serializers.BooleanField(
+        source="is_primary",
+        read_only=True,
+        help_text="The shop calls itself by this domain; in effect while the domain is active.",
+    )
 
     class Meta:
         model = StoreDomain
@@ -237,6 +242,7 @@ class StoreDomainSerializer(serializers.ModelSerializer):
             "next_check_at",
             "verified_at",
             "certificate_not_after",
+            "primary",
             "created_at",
         ]
         read_only_fields = fields

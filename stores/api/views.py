@@ -40,7 +40,7 @@ from stores.api.serializers import (
 )
 from stores.choices import StoreStatus, SuspensionSource
 from stores.credentials import store_credentials_reveal
-from stores.domains import domain_add, domain_check, domain_remove
+from stores.domains import domain_add, domain_check, domain_remove, domain_set_primary, domain_unset_primary
 from stores.lifecycle import store_create, store_request_teardown, store_retry
 from stores.models import Store, StoreDomain, Tenant
 from stores.permissions import Action, TenantAccess, access_for_user, access_require
@@ -447,6 +447,48 @@ class StoreViewSet(
         found = self._domain(self.get_object(), domain)
         self.require(Action.MANAGE_DOMAINS)
         return Response(StoreDomainSerializer(domain_remove(domain=found, actor=request.user)).data)
+
+    @extend_schema(
+        methods=["POST"],
+        summary="Make a domain the store's primary",
+        description="The shop calls itself by this domain (WordPress's home URL, Medusa's public URL) "
+        "instead of its platform host; any other primary stops being one. Only an active domain (one "
+        "with a certificate) qualifies. The store is re-installed to apply it.",
+        request=None,
+        responses={
+            200: StoreDomainSerializer,
+            409: _error("The domain is not active, or the store is busy.", examples.DOMAIN_NOT_ACTIVE),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        summary="Stop using the domain as the primary",
+        description="The shop calls itself by its platform host again; the domain stays routed. The "
+        "store is re-installed if the domain was in use.",
+        request=None,
+        responses={
+            200: StoreDomainSerializer,
+            409: _error("The store is busy.", examples.STORE_BUSY_FOR_PRIMARY),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post", "delete"],
+        url_path=r"domains/(?P<domain>[^/]+)/primary",
+        serializer_class=StoreDomainSerializer,
+    )
+    def domain_primary(self, request: Request, name: str, domain: str) -> Response:
+        found = self._domain(self.get_object(), domain)
+        self.require(Action.MANAGE_DOMAINS)
+        if request.method == "POST":
+            changed = domain_set_primary(domain=found, actor=request.user)
+        else:
+            changed = domain_unset_primary(domain=found, actor=request.user)
+        return Response(StoreDomainSerializer(changed).data)
 
 
 class PlanView(TenantScopedMixin, APIView):

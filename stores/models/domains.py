@@ -29,6 +29,9 @@ class StoreDomain(models.Model):
     next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     certificate_not_after = models.DateTimeField(null=True, blank=True)
+    # The merchant's choice of the address the shop calls itself by (WordPress's home URL, Medusa's
+    # public URL). Only acted on while the domain is active; changed by stores.domains.domain_set_primary.
+    is_primary = models.BooleanField(default=False, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -41,6 +44,10 @@ class StoreDomain(models.Model):
             # (and get a certificate for) a domain someone else proved. Removed rows keep history.
             models.UniqueConstraint(
                 fields=["domain"], condition=~Q(status=DomainStatus.REMOVED), name="unique_live_store_domain"
+            ),
+            # A shop has one canonical address; two concurrent "make primary" requests cannot both win.
+            models.UniqueConstraint(
+                fields=["store"], condition=Q(is_primary=True), name="one_primary_domain_per_store"
             ),
         ]
         indexes = [models.Index(fields=["store", "status"], name="domain_store_status")]

@@ -225,3 +225,19 @@ def test_domain_admin_is_read_only_and_its_actions_call_the_services(staff_clien
     assert StoreDomain.objects.get(pk=pending.pk).status == DomainStatus.VERIFIED
     assert StoreDomain.objects.get(pk=gone.pk).status == DomainStatus.REMOVED
     assert StoreDomain.objects.get(pk=gone.pk).events.last().actor.username == "staff@example.com"
+
+
+def test_domain_admin_shows_and_filters_the_primary_domain_read_only(staff_client, tenant):
+    store = StoreFactory(tenant=tenant, status=StoreStatus.READY)
+    primary = domain_add(store=store, domain="primary.example.com")
+    other = domain_add(store=store, domain="other.example.com")
+    StoreDomain.objects.filter(pk=primary.pk).update(is_primary=True)
+    changelist = reverse("admin:stores_storedomain_changelist")
+
+    filtered = staff_client.get(changelist, {"is_primary__exact": "1"}).content.decode()
+    assert "primary.example.com" in filtered
+    assert "other.example.com" not in filtered
+    assert 'alt="True"' in filtered
+    # Read-only like the status: a posted flag is ignored (the merchant's service decides).
+    staff_client.post(reverse("admin:stores_storedomain_change", args=[other.pk]), {"is_primary": "on"})
+    assert not StoreDomain.objects.get(pk=other.pk).is_primary

@@ -4,13 +4,18 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
+from provisioning.choices import RunStatus
 from provisioning.models import ProvisioningRun
-from stores.exceptions import AccountExists, StoreNameTaken
+from stores.choices import DomainStatus
+from stores.domain_transitions import domain_transition
+from stores.domains import domain_add, domain_set_primary
+from stores.exceptions import AccountExists, InvalidStoreState, StoreNameTaken
 from stores.lifecycle import store_create
-from stores.models import Membership, Store
+from stores.models import Membership, Store, StoreDomain
 from stores.services import user_signup
-from stores.tests.factories import TenantFactory, default_plan
+from stores.tests.factories import StoreFactory, TenantFactory, default_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,3 +106,25 @@ def test_a_signup_that_loses_the_race_after_its_check_is_account_exists(monkeypa
 def test_database_vendor_is_reported(record_property):
     record_property("database", connection.vendor)
     assert connection.vendor in {"sqlite", "postgresql"}
+
+
+def test_two_owners_making_different_domains_primary_at_once_end_with_one_primary():
+    store = StoreFactory(tenant=TenantFactory(), ready=True)
+    domains = []
+    for name in ("shop.example.com", "www.example.com"):
+        domain = domain_add(store=store, domain=name)
+        domain_transition(
+            domain_id=domain.pk, to=DomainStatus.VERIFIED, fields={"verified_at": timezone.now()}
+        )
+        domain_transition(domain_id=domain.pk, to=DomainStatus.ISSUING)
+        domain_transition(domain_id=domain.pk, to=DomainStatus.ACTIVE)
+        domains.append(StoreDomain.objects.get(pk=domain.pk))
+
+    results = _race([lambda d=d: domain_set_primary(domain=d) for d in domains])
+
+    # The store row serialises them: the loser finds the store already re-installing and is refused,
+    # with its change rolled back, rather than an IntegrityError or two primaries.
+    assert StoreDomain.objects.filter(store=store, is_primary=True).count() == 1
+    assert ProvisioningRun.objects.filter(store=store, status=RunStatus.QUEUED).count() == 1
+    assert sorted(type(r).__name__ for r in results) == ["InvalidStoreState", "StoreDomain"], results
+    assert any(isinstance(r, InvalidStoreState) for r in results)

@@ -573,7 +573,7 @@ def test_every_store_url_of_another_tenant_is_a_404(client, tenant, other_owner)
         ]:
             url = reverse(f"stores:{route}", args=[name])
             assert client.post(url, data).status_code == 404, url
-        for route in ["domain_check", "domain_remove"]:
+        for route in ["domain_check", "domain_remove", "domain_primary", "domain_unset_primary"]:
             url = reverse(f"stores:{route}", args=[name, private_domain.pk])
             assert client.post(url).status_code == 404, url
     assert Store.objects.get(pk=store.pk).status == StoreStatus.READY
@@ -591,7 +591,14 @@ def test_every_customer_url_is_walked_by_the_isolation_test():
     from stores import urls
 
     walked = {"detail", "status", "row", "activity", "retry", "delete", "credentials", "suspend", "resume"}
-    walked |= {"domains", "domain_add", "domain_check", "domain_remove"}
+    walked |= {
+        "domains",
+        "domain_add",
+        "domain_check",
+        "domain_remove",
+        "domain_primary",
+        "domain_unset_primary",
+    }
     # An endpoint is addressed by id, not store name: test_webhook_pages walks another tenant's.
     walked_by_id = {"webhook"}
     tenant_free = {

@@ -16,9 +16,34 @@ app.kubernetes.io/name: {{ .name | quote }}
 app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 {{- end }}
 
-{{/* Public base URL; the server, CORS settings and the Ingress all agree on it. */}}
-{{- define "med.url" -}}
+{{/* The store host's URL, which always serves the store. */}}
+{{- define "med.platformUrl" -}}
 {{ ternary "https" "http" .Values.ingress.tls }}://{{ .Values.store.host }}
+{{- end }}
+
+{{/*
+Public base URL: the primary custom domain when there is one (always https: the platform sends it only
+once its certificate is issued), else the store host's URL.
+*/}}
+{{- define "med.url" -}}
+{{- if .Values.domains.primary -}}
+https://{{ .Values.domains.primary }}
+{{- else -}}
+{{ include "med.platformUrl" . }}
+{{- end -}}
+{{- end }}
+
+{{/*
+Every origin the store is served on, comma-separated as Medusa's *_CORS settings take them: the store
+host and each routed custom domain (https: each has its own Certificate), so a storefront or the admin
+works on whichever host a shopper or merchant uses.
+*/}}
+{{- define "med.corsOrigins" -}}
+{{- $origins := list (include "med.platformUrl" .) }}
+{{- range .Values.domains.hosts }}
+{{- $origins = append $origins (printf "https://%s" .) }}
+{{- end }}
+{{- join "," $origins }}
 {{- end }}
 
 {{- define "med.image" -}}
@@ -85,11 +110,11 @@ image's medusa-config.js reads nothing else; passwords come only from the existi
       name: {{ .Values.existingSecret }}
       key: cookie-secret
 - name: STORE_CORS
-  value: {{ include "med.url" . | quote }}
+  value: {{ include "med.corsOrigins" . | quote }}
 - name: ADMIN_CORS
-  value: {{ include "med.url" . | quote }}
+  value: {{ include "med.corsOrigins" . | quote }}
 - name: AUTH_CORS
-  value: {{ include "med.url" . | quote }}
+  value: {{ include "med.corsOrigins" . | quote }}
 {{- end }}
 
 {{/* A custom domain's object names: a hash, since a domain can be longer than a name may be. */}}

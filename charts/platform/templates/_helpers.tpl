@@ -160,6 +160,8 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
   value: {{ .Values.stores.podSecurityLevel | quote }}
 - name: DOMAIN_CLUSTER_ISSUER
   value: {{ .Values.stores.domains.clusterIssuer | quote }}
+- name: DOMAIN_ACME_HTTP01
+  value: {{ .Values.stores.domains.acmeHttp01Solver | quote }}
 # A suspended store's Ingress reaches this release's web Service through an ExternalName.
 - name: STORE_PAUSED_BACKEND_HOST
   value: {{ printf "%s-web.%s.svc.cluster.local" (include "platform.fullname" .) .Release.Namespace | quote }}

@@ -16,9 +16,16 @@ app.kubernetes.io/name: {{ .name | quote }}
 app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 {{- end }}
 
-{{/* Public base URL; WordPress, wp-cli and the Ingress all agree on it. */}}
+{{/*
+Public base URL; WordPress (WP_HOME/WP_SITEURL) and wp-cli agree on it. The primary custom domain when
+there is one (always https: the platform sends it only once its certificate is issued), else store.host.
+*/}}
 {{- define "woo.url" -}}
+{{- if .Values.domains.primary -}}
+https://{{ .Values.domains.primary }}
+{{- else -}}
 {{ ternary "https" "http" .Values.ingress.tls }}://{{ .Values.store.host }}
+{{- end -}}
 {{- end }}
 
 {{- define "woo.image" -}}
