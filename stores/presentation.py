@@ -29,6 +29,7 @@ STATUS_COLOURS: dict[str, str] = {
     StoreStatus.FAILED: "#b91c1c",
     StoreStatus.DELETING: "#b45309",
     StoreStatus.DELETED: "#374151",
+    StoreStatus.RESTORING: "#6d28d9",
 }
 
 # What each status means to a merchant, shown next to the badge.
@@ -40,6 +41,7 @@ STATUS_HINTS: dict[str, str] = {
     StoreStatus.FAILED: "Something went wrong. The reason is below; you can retry.",
     StoreStatus.DELETING: "We are removing your store, its database and its files.",
     StoreStatus.DELETED: "This store and all its data are gone. Its name is free again.",
+    StoreStatus.RESTORING: "We are loading a backup into your store (a safety backup was taken first).",
 }
 
 PROVISION_STEPS: tuple[tuple[str, str], ...] = (

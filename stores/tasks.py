@@ -10,7 +10,9 @@ import secrets
 
 from celery import shared_task
 from celery.utils.log import get_task_logger
+from django.conf import settings
 
+from stores.backups import backup_execute, backups_housekeeping, restore_execute
 from stores.domains import domains_recheck_due
 from stores.lifecycle import RunOutcome, store_run_execute
 from stores.reconcile import fleet_reconcile
@@ -83,3 +85,42 @@ def advance_rollouts() -> None:
     moved = rollouts_advance_all()
     if moved:
         logger.info("advanced %d rollouts", moved)
+
+
+# A backup Job may run BACKUP_JOB_TIMEOUT; the task's limits sit above it (the wait itself gives up at
+# the timeout + 60 s and fails the backup with "did not finish in time").
+_BACKUP_SOFT_LIMIT = settings.BACKUP_JOB_TIMEOUT + 120
+_BACKUP_HARD_LIMIT = settings.BACKUP_JOB_TIMEOUT + 240
+
+
+@shared_task(
+    name="stores.tasks.run_backup",
+    ignore_result=True,
+    soft_time_limit=_BACKUP_SOFT_LIMIT,
+    time_limit=_BACKUP_HARD_LIMIT,
+)
+def run_backup(backup_id: int) -> str:
+    """Run one requested backup; a duplicate delivery finds it claimed and does nothing."""
+    return backup_execute(backup_id=backup_id).status
+
+
+@shared_task(
+    name="stores.tasks.run_restore",
+    ignore_result=True,
+    # A safety backup and then the restore: two Jobs.
+    soft_time_limit=2 * _BACKUP_SOFT_LIMIT,
+    time_limit=2 * _BACKUP_HARD_LIMIT,
+)
+def run_restore(backup_id: int, store_id: int, safety_id: int) -> str:
+    """The safety backup, then the restore Job; a duplicate delivery after the end does nothing."""
+    return restore_execute(backup_id=backup_id, store_id=store_id, safety_id=safety_id)
+
+
+@shared_task(
+    name="stores.tasks.backups_housekeeping", ignore_result=True, soft_time_limit=300, time_limit=360
+)
+def housekeep_backups() -> None:
+    """Periodic (Celery beat): retention, expiry (objects deleted from the bucket), due scheduled backups."""
+    counts = backups_housekeeping()
+    if any(counts.values()):
+        logger.info("backups: %s", counts)
