@@ -25,6 +25,7 @@ class Action(StrEnum):
     MANAGE_TOKENS = "manage_tokens"  # create, list and revoke API tokens
     MANAGE_DOMAINS = "manage_domains"  # add, check and remove a store's custom domains
     MANAGE_WEBHOOKS = "manage_webhooks"  # add, rotate, enable and delete webhook endpoints; resend
+    MANAGE_BACKUPS = "manage_backups"  # back up now, restore a backup (replaces a store's data)
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -42,6 +43,7 @@ _REFUSALS = {
     Action.MANAGE_TOKENS: "Only the organisation's owners can create or revoke API tokens.",
     Action.MANAGE_DOMAINS: "Only the organisation's owners can add or remove domains.",
     Action.MANAGE_WEBHOOKS: "Only the organisation's owners can manage webhook endpoints.",
+    Action.MANAGE_BACKUPS: "Only the organisation's owners can back up or restore stores.",
 }
 
 
