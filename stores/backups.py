@@ -160,7 +160,8 @@ def backup_request(
         raise BackupRefused(f"Unknown backup kind {kind!r}.")
     store = Store.objects.select_related("engine_version").get(pk=store.pk)
     if store.status not in STORE_RUNNING_STATUSES and not (
-        kind == BackupKind.SAFETY and store.status == StoreStatus.RESTORING
+        (kind == BackupKind.SAFETY and store.status == StoreStatus.RESTORING)
+        or (kind == BackupKind.FINAL and store.status == StoreStatus.DELETING)
     ):
         raise InvalidStoreState(
             f"Only a running store can be backed up; this one is {store.get_status_display().lower()}."
@@ -295,6 +296,33 @@ def backup_execute(*, backup_id: int, access: ClusterAccess | None = None) -> St
         },
     )
     return StoreBackup.objects.get(pk=backup_id)
+
+
+def backup_final_before_teardown(*, store_id: int, access: ClusterAccess) -> StoreBackup | None:
+    """The teardown run's first step: a final backup, kept BACKUP_FINAL_GRACE_DAYS and restorable
+    into a new store of the tenant until then. None when backups are off or the store never ran
+    (nothing to keep), or one was taken by an earlier attempt. A failed final backup does not stop
+    the teardown the merchant asked for; the failed row says why."""
+    store = Store.objects.get(pk=store_id)
+    if store.ready_at is None or store.status != StoreStatus.DELETING:
+        return None
+    try:
+        bucket_credentials()
+    except BackupsNotConfigured:
+        return None
+    done = StoreBackup.objects.filter(
+        store_id=store_id, kind=BackupKind.FINAL, status__in=BACKUP_RESTORABLE_STATUSES
+    )
+    if done.exists():
+        return None
+    pending = StoreBackup.objects.filter(
+        store_id=store_id, kind=BackupKind.FINAL, status=BackupStatus.REQUESTED
+    ).first()
+    try:
+        backup = pending or backup_request(store=store, kind=BackupKind.FINAL, actor=None, dispatch=False)
+    except BackupRefused:
+        return None  # another backup runs right now; the teardown does not wait on it
+    return backup_execute(backup_id=backup.pk, access=access)
 
 
 def _fail(backup_id: int, reason: str) -> None:

@@ -62,6 +62,7 @@ STEP_LABELS: dict[str, str] = {
     **dict(PROVISION_STEPS),
     **dict(TEARDOWN_STEPS),
     "credentials-revealed": "Admin credentials revealed",
+    "final-backup": "Final backup",
 }
 
 

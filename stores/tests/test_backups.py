@@ -353,3 +353,39 @@ def test_uploads_reach_the_woocommerce_job_through_the_uploads_mount(
     assert executor.runs[0]["env"]["DB_PASSWORD"] == mariadb_server.password
     manifest = manifest_read(bucket_credentials(), prefix=done.object_key)
     assert set(manifest.parts) == {"database.gz", "uploads.tar.gz"} and manifest.sha256 == done.checksum
+
+
+def test_deleting_a_store_keeps_a_final_backup_restorable_into_a_new_store(
+    bucket_settings, kube_api, access, medusa_store, pg_database, tenant
+):
+    from stores.backups import backup_final_before_teardown
+    from stores.lifecycle import store_request_teardown
+
+    pg_database.sql('CREATE TABLE "order" (id int); INSERT INTO "order" SELECT generate_series(1, 12);')
+    store_request_teardown(store=medusa_store)
+    with JobExecutor(kube_api, overrides=_pg_overrides(pg_database)):
+        final = backup_final_before_teardown(store_id=medusa_store.pk, access=access)
+        assert final is not None and final.status == BackupStatus.COMPLETED, final and final.failure_reason
+        assert final.kind == BackupKind.FINAL and final.expires_at > timezone.now() + timedelta(days=29)
+        # A retried teardown does not take a second one.
+        assert backup_final_before_teardown(store_id=medusa_store.pk, access=access) is None
+
+        pg_database.sql('DROP TABLE "order";')  # the namespace (and its database) went with the store
+        new = StoreFactory(tenant=tenant, engine=Engine.MEDUSA, ready=True)
+        _store_namespace(kube_api, new)
+        safety = backup_restore(backup=final, target=new, confirm_name=new.name, dispatch=False)
+        assert (
+            restore_execute(backup_id=final.pk, store_id=new.pk, safety_id=safety.pk, access=access)
+            == "ready"
+        )
+    assert pg_database.sql('SELECT COUNT(*) FROM "order"').strip() == "12"
+
+
+def test_a_store_that_never_ran_gets_no_final_backup(bucket_settings, access, tenant):
+    from stores.backups import backup_final_before_teardown
+    from stores.lifecycle import store_request_teardown
+
+    store = StoreFactory(tenant=tenant, status=StoreStatus.FAILED)
+    store_request_teardown(store=store)
+    assert backup_final_before_teardown(store_id=store.pk, access=access) is None
+    assert not StoreBackup.objects.filter(store=store).exists()
