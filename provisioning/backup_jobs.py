@@ -54,12 +54,13 @@ class DatabaseTarget:
 class BackupJobSpec:
     namespace: str
     job_name: str
-    mode: str  # backup | restore
+    mode: str  # backup | restore | verify
     prefix: str  # object key prefix
     database: DatabaseTarget
     image: str
     run_as_user: int
     expected_sha256: str = ""
+    check_query: str = ""  # the drill's readiness check (an order count), recorded at backup time
     uploads_claim: str = ""  # PVC holding the uploads; empty when the store keeps none locally
     uploads_subpath: str = ""
     labels: dict[str, str] = field(default_factory=dict)
@@ -132,6 +133,7 @@ def job_manifest(spec: BackupJobSpec) -> client.V1Job:
         client.V1EnvVar(name="BACKUP_PREFIX", value=spec.prefix),
         client.V1EnvVar(name="BACKUP_SHA256", value=spec.expected_sha256),
         client.V1EnvVar(name="BACKUP_WORK_DIR", value="/work"),
+        client.V1EnvVar(name="BACKUP_CHECK_QUERY", value=spec.check_query),
     ]
     password = client.V1EnvVarSource(
         secret_key_ref=client.V1SecretKeySelector(name=db.password_secret, key=db.password_key)
@@ -165,7 +167,7 @@ def job_manifest(spec: BackupJobSpec) -> client.V1Job:
         client.V1Volume(name="work", empty_dir=client.V1EmptyDirVolumeSource(size_limit="2Gi")),
         client.V1Volume(name="tmp", empty_dir=client.V1EmptyDirVolumeSource(size_limit="64Mi")),
     ]
-    if spec.uploads_claim:
+    if spec.uploads_claim and spec.mode != "verify":
         env.append(client.V1EnvVar(name="UPLOADS_DIR", value="/uploads"))
         mounts.append(
             client.V1VolumeMount(

@@ -12,7 +12,7 @@ from celery import shared_task
 from celery.utils.log import get_task_logger
 from django.conf import settings
 
-from stores.backups import backup_execute, backups_housekeeping, restore_execute
+from stores.backups import backup_execute_and_verify, backups_housekeeping, restore_execute
 from stores.domains import domains_recheck_due
 from stores.lifecycle import RunOutcome, store_run_execute
 from stores.reconcile import fleet_reconcile
@@ -96,12 +96,13 @@ _BACKUP_HARD_LIMIT = settings.BACKUP_JOB_TIMEOUT + 240
 @shared_task(
     name="stores.tasks.run_backup",
     ignore_result=True,
-    soft_time_limit=_BACKUP_SOFT_LIMIT,
-    time_limit=_BACKUP_HARD_LIMIT,
+    # The backup, then the drill: a helm install and two more Jobs.
+    soft_time_limit=3 * _BACKUP_SOFT_LIMIT + settings.PROVISIONING_TIMEOUT,
+    time_limit=3 * _BACKUP_HARD_LIMIT + settings.PROVISIONING_TIMEOUT,
 )
 def run_backup(backup_id: int) -> str:
-    """Run one requested backup; a duplicate delivery finds it claimed and does nothing."""
-    return backup_execute(backup_id=backup_id).status
+    """Run one requested backup and its restore drill; a duplicate delivery finds it claimed."""
+    return backup_execute_and_verify(backup_id=backup_id).status
 
 
 @shared_task(

@@ -1,7 +1,8 @@
 """Runs the backup Jobs the platform creates on the Kubernetes API double, natively.
 
-The double (and kwok) run no containers. With the double's controllers off, `JobExecutor` watches for
-backup/restore Jobs, runs the container's command the way a kubelet would: the script from the
+The double (and kwok) run no containers. `JobExecutor` takes the backup, restore and drill Jobs away
+from the double's own Job controller (which would mark them complete at once; every other workload,
+e.g. a drill's helm install, is still settled by it), watches for them, runs the container's command the way a kubelet would: the script from the
 ConfigMap the platform shipped, with the Job's own env (values, `secretKeyRef`, `envFrom` Secrets,
 resolved from the double), and writes the outcome back as the Job's and its pod's status (the
 termination message is the script's last line). Only the in-cluster addresses are rewritten to the
@@ -36,14 +37,21 @@ class JobExecutor:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> JobExecutor:
-        self.double.set_controllers(False)
+        controllers = self.double.controllers
+        self._original_job = controllers._job
+
+        def job_unless_backup(job: dict[str, Any]) -> None:
+            if "platform.example/backup" not in (job["metadata"].get("labels") or {}):
+                self._original_job(job)
+
+        controllers._job = job_unless_backup
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(10)
-        self.double.set_controllers(True)
+        del self.double.controllers._job  # the class's own method again
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -99,7 +107,21 @@ class JobExecutor:
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
-                "metadata": {"name": f"{name}-pod", "labels": {"batch.kubernetes.io/job-name": name}},
+                "metadata": {
+                    "name": f"{name}-pod",
+                    "labels": {"batch.kubernetes.io/job-name": name},
+                    # Owned by its Job, as the Job controller makes them: the double leaves owned pods
+                    # to their controller and would otherwise mark this one running.
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "batch/v1",
+                            "kind": "Job",
+                            "name": name,
+                            "uid": job["metadata"]["uid"],
+                            "controller": True,
+                        }
+                    ],
+                },
                 "spec": pod_spec,
             },
             namespace,

@@ -5,6 +5,8 @@
 #
 #   store-backup.sh backup    streams   <prefix>/database.gz, <prefix>/uploads.tar.gz, <prefix>/manifest
 #   store-backup.sh restore   verifies every part against the manifest, then loads them
+#   store-backup.sh verify    the restore drill's readiness check: BACKUP_CHECK_QUERY against the
+#                             (restored) database must give the value the manifest recorded
 #
 # Everything comes from the environment, never argv (argv is world-readable in /proc, and Job specs
 # and logs keep it):
@@ -14,11 +16,13 @@
 #   woocommerce: DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD (MYSQL_PWD is set from it)
 #   medusa:      PGHOST PGPORT PGDATABASE PGUSER PGPASSWORD (libpq reads them itself)
 #   UPLOADS_DIR              optional; empty or unset means the store has no local uploads
+#   BACKUP_CHECK_QUERY       optional; one SQL query giving one value (e.g. an order count), recorded
+#                            in the manifest at backup time and compared by `verify`
 #   BACKUP_WORK_DIR          scratch space for restore downloads (default: $TMPDIR or /tmp)
 #
 # The last line on stdout is one machine-readable result the platform parses:
 #   BACKUP-RESULT ok size=<bytes> sha256=<manifest sha256>
-#   BACKUP-RESULT failed reason=<bucket-unreachable|bucket-refused|dump-failed|checksum-mismatch|restore-failed|bad-input> <detail>
+#   BACKUP-RESULT failed reason=<bucket-unreachable|bucket-refused|dump-failed|checksum-mismatch|restore-failed|check-mismatch|bad-input> <detail>
 set -uo pipefail
 
 # In a pod the result also goes to the termination message, which the platform reads from the pod's
@@ -81,6 +85,16 @@ dump_database() {
   fi
 }
 
+# One value from BACKUP_CHECK_QUERY; nothing (and status 1) when the query fails.
+check_value() {
+  if [ "$BACKUP_ENGINE" = woocommerce ]; then
+    MYSQL_PWD="${DB_PASSWORD:-}" mysql --batch --skip-column-names --host="${DB_HOST:-127.0.0.1}" \
+      --port="${DB_PORT:-3306}" --user="${DB_USER:-root}" "${DB_NAME:?DB_NAME is not set}" -e "$BACKUP_CHECK_QUERY"
+  else
+    psql -X -qAt -v ON_ERROR_STOP=1 -c "$BACKUP_CHECK_QUERY"
+  fi
+}
+
 load_database() { # file (gzip)
   if [ "$BACKUP_ENGINE" = woocommerce ]; then
     gzip -dc "$1" | MYSQL_PWD="${DB_PASSWORD:-}" mysql --host="${DB_HOST:-127.0.0.1}" --port="${DB_PORT:-3306}" \
@@ -120,15 +134,22 @@ backup() {
     up_sum="$(tar -C "$UPLOADS_DIR" --sort=name --numeric-owner -cf - . | gzip -6 | put_stream uploads.tar.gz)" ||
       result_fail bucket-refused "upload of uploads.tar.gz failed"
   fi
+  local check=""
+  # Right after the dump, so a drill compares with (nearly) the same moment; --single-transaction
+  # means later writes may differ by a few rows on a busy shop, which the drill then reports.
+  if [ -n "${BACKUP_CHECK_QUERY:-}" ]; then
+    check="$(check_value 2>/dev/null | head -1 | tr -d '[:space:]')" || check=""
+  fi
   manifest="$work/.manifest.$$"
   {
     echo "engine $BACKUP_ENGINE"
+    [ -n "$check" ] && echo "check $check"
     echo "database.gz ${db_sum}"
     [ -n "$up_sum" ] && echo "uploads.tar.gz ${up_sum}"
   } >"$manifest"
   s3 PUT manifest --upload-file "$manifest" --output /dev/null || result_fail bucket-refused "upload of manifest failed"
   local total=0 sha
-  total=$(awk '$1 != "engine" {s += $3} END {print s + 0}' "$manifest")
+  total=$(awk 'NF == 3 {s += $3} END {print s + 0}' "$manifest")
   sha="$(sha256sum "$manifest" | cut -d' ' -f1)"
   rm -f "$manifest"
   result "BACKUP-RESULT ok size=$total sha256=$sha"
@@ -137,7 +158,9 @@ backup() {
 restore() {
   probe_bucket
   local dir="$work/restore.$$" expected="${BACKUP_SHA256:-}"
-  mkdir -p "$dir" && trap 'rm -rf "$dir"' EXIT
+  # The trap expands $dir now: the function's local is gone by the time the shell exits.
+  # shellcheck disable=SC2064
+  mkdir -p "$dir" && trap "rm -rf '$dir'" EXIT
   s3 GET manifest --output "$dir/manifest" 2>"$dir/err" ||
     result_fail bucket-refused "manifest not readable: $(head -c 200 "$dir/err")"
   # The platform passes the manifest checksum it recorded; a manifest that differs was replaced.
@@ -148,7 +171,7 @@ restore() {
   # Download and verify every part before touching the store: a half-restored shop is worse than none.
   local part sha size
   while read -r part sha size; do
-    [ "$part" = engine ] && continue
+    [ "$part" = engine ] || [ "$part" = check ] && continue
     s3 GET "$part" --output "$dir/$part" 2>"$dir/err" || result_fail bucket-refused "$part not readable"
     [ "$(sha256sum "$dir/$part" | cut -d' ' -f1)" = "$sha" ] || result_fail checksum-mismatch "$part"
   done <"$dir/manifest"
@@ -160,11 +183,28 @@ restore() {
     find "$UPLOADS_DIR" -mindepth 1 -delete
     tar -C "$UPLOADS_DIR" -xzf "$dir/uploads.tar.gz" --no-same-owner || result_fail restore-failed "uploads did not unpack"
   fi
-  result "BACKUP-RESULT ok size=$(awk '$1 != "engine" {s += $3} END {print s + 0}' "$dir/manifest") sha256=$(sha256sum "$dir/manifest" | cut -d' ' -f1)"
+  result "BACKUP-RESULT ok size=$(awk 'NF == 3 {s += $3} END {print s + 0}' "$dir/manifest") sha256=$(sha256sum "$dir/manifest" | cut -d' ' -f1)"
+}
+
+verify() {
+  probe_bucket
+  local dir="$work/verify.$$" expected actual
+  # The trap expands $dir now: the function's local is gone by the time the shell exits.
+  # shellcheck disable=SC2064
+  mkdir -p "$dir" && trap "rm -rf '$dir'" EXIT
+  s3 GET manifest --output "$dir/manifest" 2>"$dir/err" || result_fail bucket-refused "manifest not readable"
+  expected="$(awk '$1 == "check" {print $2}' "$dir/manifest")"
+  [ -n "$expected" ] || result_fail bad-input "the backup recorded no check value"
+  [ -n "${BACKUP_CHECK_QUERY:-}" ] || result_fail bad-input "BACKUP_CHECK_QUERY is not set"
+  actual="$(check_value 2>"$dir/err" | head -1 | tr -d '[:space:]')" ||
+    result_fail check-mismatch "the check query failed: $(head -c 200 "$dir/err" | tr '\n' ' ')"
+  [ "$actual" = "$expected" ] || result_fail check-mismatch "expected $expected, the restored copy has $actual"
+  result "BACKUP-RESULT ok check=$actual"
 }
 
 case "${1:-}" in
   backup) backup ;;
   restore) restore ;;
-  *) result_fail bad-input "usage: store-backup.sh backup|restore" ;;
+  verify) verify ;;
+  *) result_fail bad-input "usage: store-backup.sh backup|restore|verify" ;;
 esac

@@ -128,6 +128,7 @@ def test_medusa_backup_and_restore_round_trip(pg_database, object_store, backup_
         "PGPORT": str(db.port),
         "PGUSER": db.user,
         "PGDATABASE": db.name,
+        "BACKUP_CHECK_QUERY": 'SELECT COUNT(*) FROM "order"',
     }
     done, result, backup_seconds = _run("backup", env)
     assert result["outcome"] == "ok", done.stdout + done.stderr
@@ -137,6 +138,12 @@ def test_medusa_backup_and_restore_round_trip(pg_database, object_store, backup_
     assert result["outcome"] == "ok", done.stdout + done.stderr
     assert db.sql('SELECT COUNT(*), SUM(total) FROM "order"').strip() == "320|115560.00"
     assert db.sql("SELECT string_agg(title, ',' ORDER BY id) FROM product").strip() == "Hoodie,Cap"
+    # The drill's readiness check: the count recorded at backup time against the restored database.
+    _, verified, _ = _run("verify", env)
+    assert (verified["outcome"], verified["check"]) == ("ok", "320")
+    db.sql('DELETE FROM "order" WHERE id = 1;')
+    _, mismatch, _ = _run("verify", env)
+    assert (mismatch["outcome"], mismatch["reason"]) == ("failed", "check-mismatch")
     print(f"medusa: backup {backup_seconds:.2f} s, restore {restore_seconds:.2f} s, {result['size']} bytes")
 
 
