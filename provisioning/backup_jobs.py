@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from kubernetes import client
@@ -85,9 +86,9 @@ def ensure_backup_prerequisites(
     and carry nothing a store owns)."""
     core = CoreV1Api(api)
     register_secret(credentials.secret_key)
-    meta = {"labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, BACKUP_COMPONENT_LABEL: "true"}}
+    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, BACKUP_COMPONENT_LABEL: "true"}
     secret = client.V1Secret(
-        metadata=client.V1ObjectMeta(name=CREDENTIALS_SECRET, **meta),
+        metadata=client.V1ObjectMeta(name=CREDENTIALS_SECRET, labels=labels),
         type="Opaque",
         string_data={
             "S3_ENDPOINT": credentials.endpoint,
@@ -98,30 +99,33 @@ def ensure_backup_prerequisites(
         },
     )
     configmap = client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name=SCRIPT_CONFIGMAP, **meta), data={"store-backup.sh": script_text()}
+        metadata=client.V1ObjectMeta(name=SCRIPT_CONFIGMAP, labels=labels),
+        data={"store-backup.sh": script_text()},
     )
+
+    def create_secret() -> Any:
+        return core.create_namespaced_secret(namespace, secret)
+
+    def replace_secret() -> Any:
+        return core.replace_namespaced_secret(CREDENTIALS_SECRET, namespace, secret)
+
+    def create_configmap() -> Any:
+        return core.create_namespaced_config_map(namespace, configmap)
+
+    def replace_configmap() -> Any:
+        return core.replace_namespaced_config_map(SCRIPT_CONFIGMAP, namespace, configmap)
+
+    # Created, or replaced when a previous backup made them: the bucket's key may have been rotated.
     for kind, name, create, replace in (
-        ("secret", CREDENTIALS_SECRET, core.create_namespaced_secret, core.replace_namespaced_secret),
-        (
-            "configmap",
-            SCRIPT_CONFIGMAP,
-            core.create_namespaced_config_map,
-            core.replace_namespaced_config_map,
-        ),
+        ("secret", CREDENTIALS_SECRET, create_secret, replace_secret),
+        ("configmap", SCRIPT_CONFIGMAP, create_configmap, replace_configmap),
     ):
-        body = secret if kind == "secret" else configmap
         try:
-            _recorded(
-                record, ["create", kind, name, "-n", namespace], lambda c=create, b=body: c(namespace, b)
-            )
+            _recorded(record, ["create", kind, name, "-n", namespace], create)
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            _recorded(
-                record,
-                ["replace", kind, name, "-n", namespace],
-                lambda r=replace, n=name, b=body: r(n, namespace, b),
-            )
+            _recorded(record, ["replace", kind, name, "-n", namespace], replace)
 
 
 def job_manifest(spec: BackupJobSpec) -> client.V1Job:
