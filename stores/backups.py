@@ -551,9 +551,44 @@ def backups_expire_due(*, now: datetime | None = None, limit: int = 200) -> int:
     return expired
 
 
-def backups_housekeeping(*, now: datetime | None = None) -> dict[str, int]:
-    """The periodic pass (Celery beat): retention per plan, expiry, then due scheduled backups."""
+def backups_reap_stuck(*, now: datetime | None = None) -> int:
+    """Fail what a lost worker left behind: a backup running, or a store restoring, past the longest
+    its task may run (the task's hard limit has killed it by then). Returns how many were moved."""
     now = now or timezone.now()
+    job_deadline = timedelta(seconds=3 * (settings.BACKUP_JOB_TIMEOUT + 240) + settings.PROVISIONING_TIMEOUT)
+    reaped = 0
+    for backup_id in StoreBackup.objects.filter(
+        status=BackupStatus.RUNNING, started_at__lt=now - job_deadline
+    ).values_list("pk", flat=True):
+        reason = "The backup did not finish (its worker stopped); take a new one."
+        reaped += backup_transition(
+            backup_id=backup_id,
+            to=BackupStatus.FAILED,
+            reason=reason,
+            actor_label="reaper",
+            only_from=[BackupStatus.RUNNING],
+            fields={"finished_at": now, "failure_reason": reason},
+        )
+    restore_deadline = timedelta(seconds=2 * (settings.BACKUP_JOB_TIMEOUT + 240))
+    for store_id in Store.objects.filter(
+        status=StoreStatus.RESTORING, status_changed_at__lt=now - restore_deadline
+    ).values_list("pk", flat=True):
+        reaped += store_transition(
+            store_id=store_id,
+            to=StoreStatus.FAILED,
+            reason="The restore did not finish (its worker stopped). The safety backup holds the data "
+            "from before; restore it or retry.",
+            actor_label="reaper",
+            only_from=[StoreStatus.RESTORING],
+        )
+    return reaped
+
+
+def backups_housekeeping(*, now: datetime | None = None) -> dict[str, int]:
+    """The periodic pass (Celery beat): stuck work reaped, retention per plan, expiry, then due
+    scheduled backups."""
+    now = now or timezone.now()
+    reaped = backups_reap_stuck(now=now)
     marked = 0
     for store in (
         Store.objects.filter(backups__kind=BackupKind.SCHEDULED).select_related("tenant__plan").distinct()
@@ -563,6 +598,7 @@ def backups_housekeeping(*, now: datetime | None = None) -> dict[str, int]:
             store_id=store.pk, keep_daily=plan.backup_keep_daily, keep_weekly=plan.backup_keep_weekly, now=now
         )
     return {
+        "reaped": reaped,
         "marked": marked,
         "expired": backups_expire_due(now=now),
         "requested": backups_schedule_due(now=now),

@@ -455,3 +455,22 @@ def test_a_drill_whose_check_fails_leaves_the_backup_completed_and_not_verified(
     assert done.drill_result.startswith(
         "The restored copy failed its check: expected 5, the restored copy has 4"
     )
+
+
+def test_the_reaper_fails_a_backup_and_a_restore_whose_worker_was_lost(bucket_settings, tenant):
+    from stores.backups import backups_housekeeping
+
+    store = StoreFactory(tenant=tenant, ready=True)
+    running = backup_request(store=store, dispatch=False)
+    backup_transition(backup_id=running.pk, to=BackupStatus.RUNNING, fields={"started_at": timezone.now()})
+    restoring = StoreFactory(tenant=tenant, ready=True)
+    from stores.transitions import store_transition
+
+    store_transition(store_id=restoring.pk, to=StoreStatus.RESTORING)
+    assert backups_housekeeping()["reaped"] == 0  # still within their deadlines
+    later = timezone.now() + timedelta(days=1)
+    assert backups_housekeeping(now=later)["reaped"] == 2
+    running.refresh_from_db()
+    restoring.refresh_from_db()
+    assert running.status == BackupStatus.FAILED and "worker stopped" in running.failure_reason
+    assert restoring.status == StoreStatus.FAILED and "safety backup" in restoring.status_reason
