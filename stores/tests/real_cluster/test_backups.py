@@ -172,3 +172,19 @@ def test_restore_and_drill_jobs_run_under_the_worker_token(
     assert status == StoreStatus.READY, Store.objects.get(pk=medusa_store.pk).status_reason
     for job in (f"backup-{safety.pk}", f"restore-{drilled.pk}-{safety.pk}"):
         assert any(e["reason"] == "Scheduled" for e in _pod_events(cluster, medusa_store.namespace, job)), job
+
+
+def test_a_woocommerce_backup_job_mounting_the_uploads_volume_is_admitted_and_runs(
+    cluster, worker_access, bucket_settings, tenant
+):
+    store, _ = store_create(tenant=tenant, name=unique_name("wbak"), engine=Engine.WOOCOMMERCE)
+    run = ProvisioningRun.objects.filter(store=store).order_by("-id").first()
+    assert store_run_execute(run_id=run.pk, access=worker_access).outcome == "succeeded"
+    backup = backup_request(store=store, dispatch=False)
+    # No stand-in here: the point is the Job (uid 33, the WordPress volume read-only at /uploads)
+    # passing admission next to the running store and its pod completing on a kwok node.
+    done = backup_execute(backup_id=backup.pk, access=worker_access)
+    assert done.failure_reason == "The backup Job finished but the backup is not in the storage."
+    events = _pod_events(cluster, store.namespace, f"backup-{backup.pk}")
+    assert any(e["reason"] == "Scheduled" for e in events), [e["reason"] for e in events]
+    assert not any(e["reason"] == "FailedCreate" for e in events)
