@@ -223,7 +223,13 @@ def backup_request(
 
 
 def _job_spec(
-    store: Store, backup: StoreBackup, *, mode: str, job_name: str, namespace: str = ""
+    store: Store,
+    backup: StoreBackup,
+    *,
+    mode: str,
+    job_name: str,
+    namespace: str = "",
+    deadline_seconds: int | None = None,
 ) -> BackupJobSpec:
     db = _DATABASES[Engine(store.engine)]
     return BackupJobSpec(
@@ -247,7 +253,7 @@ def _job_spec(
         uploads_claim=db.uploads_claim,
         uploads_subpath=db.uploads_subpath,
         labels=store_labels(store),
-        deadline_seconds=settings.BACKUP_JOB_TIMEOUT,
+        deadline_seconds=deadline_seconds or settings.BACKUP_JOB_TIMEOUT,
     )
 
 
@@ -278,9 +284,12 @@ def _reason(outcome: JobOutcome) -> str:
     return f"{words}: {outcome.message}" if outcome.message and not words.endswith(".") else words
 
 
-def backup_execute(*, backup_id: int, access: ClusterAccess | None = None) -> StoreBackup:
-    """Run one requested backup to completed or failed. A backup that is not requested any more was
-    taken by another worker: returned as it is."""
+def backup_execute(
+    *, backup_id: int, access: ClusterAccess | None = None, deadline_seconds: int | None = None
+) -> StoreBackup:
+    """Run one requested backup to completed or failed (its Job limited to `deadline_seconds`, by
+    default BACKUP_JOB_TIMEOUT). A backup that is not requested any more was taken by another worker:
+    returned as it is."""
     job_name = f"backup-{backup_id}"
     if not backup_transition(
         backup_id=backup_id,
@@ -298,7 +307,10 @@ def backup_execute(*, backup_id: int, access: ClusterAccess | None = None) -> St
         _fail(backup_id, exc.message)
         return StoreBackup.objects.get(pk=backup_id)
     access = access or ClusterAccess.for_cluster(backup.store.cluster)
-    outcome = _run_job(access, _job_spec(backup.store, backup, mode="backup", job_name=job_name), credentials)
+    spec = _job_spec(
+        backup.store, backup, mode="backup", job_name=job_name, deadline_seconds=deadline_seconds
+    )
+    outcome = _run_job(access, spec, credentials)
     if not outcome.succeeded:
         _fail(backup_id, _reason(outcome))
         return StoreBackup.objects.get(pk=backup_id)
@@ -352,7 +364,10 @@ def backup_final_before_teardown(*, store_id: int, access: ClusterAccess) -> Sto
         backup = pending or backup_request(store=store, kind=BackupKind.FINAL, actor=None, dispatch=False)
     except BackupRefused:
         return None  # another backup runs right now; the teardown does not wait on it
-    return backup_execute(backup_id=backup.pk, access=access)
+    # It runs inside the teardown task, whose soft limit is PROVISIONING_TIMEOUT: half of that for the
+    # Job leaves the uninstall and the namespace deletion their time.
+    deadline = min(settings.BACKUP_JOB_TIMEOUT, max(60, settings.PROVISIONING_TIMEOUT // 2))
+    return backup_execute(backup_id=backup.pk, access=access, deadline_seconds=deadline)
 
 
 def backup_execute_and_verify(*, backup_id: int, access: ClusterAccess | None = None) -> StoreBackup:

@@ -474,3 +474,15 @@ def test_the_reaper_fails_a_backup_and_a_restore_whose_worker_was_lost(bucket_se
     restoring.refresh_from_db()
     assert running.status == BackupStatus.FAILED and "worker stopped" in running.failure_reason
     assert restoring.status == StoreStatus.FAILED and "safety backup" in restoring.status_reason
+
+
+def test_the_final_backup_fits_inside_the_teardown_budget(bucket_settings, kube_api, access, medusa_store):
+    from stores.backups import backup_final_before_teardown
+    from stores.lifecycle import store_request_teardown
+
+    bucket_settings.BACKUP_JOB_TIMEOUT = 1800
+    bucket_settings.PROVISIONING_TIMEOUT = 600
+    store_request_teardown(store=medusa_store)
+    backup_final_before_teardown(store_id=medusa_store.pk, access=access)
+    [post] = [r for r in kube_api.requests() if r.method == "POST" and r.path.endswith("/jobs")]
+    assert b'"activeDeadlineSeconds": 300' in post.body or b'"activeDeadlineSeconds":300' in post.body
