@@ -17,8 +17,9 @@ install: $(VENV)/.installed
 # Pinned, checksum-verified helm3, helm4 and kubectl into .tools/bin; the real cluster's binaries
 # (kube-apiserver, etcd, kwok, ...) into .tools/cluster, the real node's (containerd, CoreDNS,
 # Traefik) into .tools/node, its NetworkPolicy engine and probe into .tools/netpol, and cert-manager's
-# CRDs and controller (deploy/cert-manager) into .tools/cert-manager, built from Go modules (cached
-# outside the clone; skipped without Go).
+# CRDs and controller (deploy/cert-manager) into .tools/cert-manager, and the backup tests' S3 server
+# (SeaweedFS, deploy/objectstore) into .tools/objectstore, built from Go modules (cached outside the
+# clone; skipped without Go).
 tools:
 	bash deploy/tools/install-helm.sh
 	bash deploy/cluster/build.sh
@@ -26,6 +27,7 @@ tools:
 	bash deploy/netpol/build.sh
 	bash deploy/tools/fetch-cert-manager-crds.sh
 	bash deploy/cert-manager/build.sh
+	bash deploy/objectstore/build.sh
 
 # The container images the real node runs (debootstrap + buildah, no registry; cached outside the
 # clone). Needs root, so it is not part of tools: run it once as root before the real-node tests.

@@ -10,6 +10,7 @@ pytest_plugins = [
     "testkit.plugins.kube_double",
     "testkit.plugins.worker",
     "testkit.plugins.real_cluster",
+    "testkit.plugins.backup_servers",
 ]
 
 

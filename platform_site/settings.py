@@ -459,6 +459,28 @@ WEBHOOK_DIRECT_RETRY_MAX_SECONDS = env.float("WEBHOOK_DIRECT_RETRY_MAX_SECONDS",
 WEBHOOK_SWEEP_INTERVAL = env.int("WEBHOOK_SWEEP_INTERVAL", default=30)
 
 # ---------------------------------------------------------------------------------------------------
+# Backups (stores/backups.py, deploy/backup/store-backup.sh) — S3: https://docs.aws.amazon.com/AmazonS3/
+# ---------------------------------------------------------------------------------------------------
+# Any S3-compatible store. With no endpoint, backups are refused with "backups are not configured".
+BACKUP_S3_ENDPOINT = env.str("BACKUP_S3_ENDPOINT", default="")
+BACKUP_S3_BUCKET = env.str("BACKUP_S3_BUCKET", default="")
+BACKUP_S3_REGION = env.str("BACKUP_S3_REGION", default="us-east-1")
+BACKUP_S3_ACCESS_KEY = env.str("BACKUP_S3_ACCESS_KEY", default="")
+BACKUP_S3_SECRET_KEY = env.str("BACKUP_S3_SECRET_KEY", default="")
+# The script the Jobs run, shipped to each store namespace as a ConfigMap.
+BACKUP_SCRIPT_PATH = env.str(
+    "BACKUP_SCRIPT_PATH", default=str(BASE_DIR / "deploy" / "backup" / "store-backup.sh")
+)
+# How long a backup, restore or drill Job may run before it is failed with "timed out".
+BACKUP_JOB_TIMEOUT = env.int("BACKUP_JOB_TIMEOUT", default=1800)
+# A deleted store's final backup stays restorable into a new store for this long.
+BACKUP_FINAL_GRACE_DAYS = env.int("BACKUP_FINAL_GRACE_DAYS", default=30)
+# Manual and safety backups are kept this long; scheduled ones by the plan's daily/weekly counts.
+BACKUP_MANUAL_RETENTION_DAYS = env.int("BACKUP_MANUAL_RETENTION_DAYS", default=30)
+# How often beat looks for stores due a scheduled backup and for expired backups.
+BACKUP_SCHEDULE_INTERVAL = env.int("BACKUP_SCHEDULE_INTERVAL", default=3600)
+
+# ---------------------------------------------------------------------------------------------------
 # The provisioning time budget — one number drives every limit
 # ---------------------------------------------------------------------------------------------------
 # The soft limit fires first: the task asks helm to stop (SIGTERM), helm rolls its release back and
@@ -520,6 +542,10 @@ CELERY_BEAT_SCHEDULE = {
     "reap-and-reconcile": {"task": "provisioning.tasks.reconcile", "schedule": float(RECONCILE_INTERVAL)},
     "recheck-domains": {"task": "stores.tasks.domains_recheck", "schedule": float(DOMAIN_RECHECK_INTERVAL)},
     "advance-rollouts": {"task": "stores.tasks.advance_rollouts", "schedule": float(ROLLOUT_STEP_INTERVAL)},
+    "backups-schedule-and-expire": {
+        "task": "stores.tasks.backups_housekeeping",
+        "schedule": float(BACKUP_SCHEDULE_INTERVAL),
+    },
     "send-due-webhooks": {
         "task": "stores.tasks.send_due_webhooks",
         "schedule": float(WEBHOOK_SWEEP_INTERVAL),

@@ -31,6 +31,7 @@ from provisioning.clusters import (
     kubeconfig_check,
 )
 from provisioning.models import Cluster, ProvisioningRun
+from stores.backups import backup_request
 from stores.choices import STORE_TERMINAL_STATUSES, SuspensionSource
 from stores.domains import domain_check, domain_remove
 from stores.lifecycle import store_create, store_request_teardown, store_retry
@@ -42,6 +43,8 @@ from stores.models import (
     Rollout,
     RolloutItem,
     Store,
+    StoreBackup,
+    StoreBackupEvent,
     StoreDomain,
     StoreDomainEvent,
     StoreEvent,
@@ -758,3 +761,71 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Backups ------------------------------------------------------------------------------------------
+
+
+class StoreBackupEventInline(admin.TabularInline):
+    model = StoreBackupEvent
+    fields = ("created_at", "old_status", "new_status", "reason", "actor", "actor_label")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at", "-id")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(StoreBackup)
+class StoreBackupAdmin(admin.ModelAdmin):
+    """Backups: read-only state and results; "Back up now" goes through the service (restores replace
+    a merchant's data, so only the merchant's typed confirmation starts one)."""
+
+    list_display = (
+        "__str__",
+        "store",
+        "kind",
+        "badge",
+        "size_bytes",
+        "drill_result",
+        "expires_at",
+        "created_at",
+    )
+    list_filter = ("status", "kind", "engine")
+    search_fields = ("store__name", "object_key")
+    list_select_related = ("store",)
+    raw_id_fields = ("store", "tenant", "created_by")
+    inlines = [StoreBackupEventInline]
+    actions = ["back_up_now"]
+    readonly_fields = tuple(
+        f.name for f in StoreBackup._meta.get_fields() if getattr(f, "concrete", False) and f.name != "id"
+    )
+
+    class Media:
+        css = {"all": ["css/status-colours.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a backup is a Job's result, never typed in
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # its objects go through expiry, which keeps the row as history
+
+    @admin.display(description="Status", ordering="status")
+    def badge(self, backup: StoreBackup) -> str:
+        return format_html(
+            '<span class="admin-status-badge" data-status-colour="backup-{}">{}</span>',
+            backup.status,
+            backup.get_status_display(),
+        )
+
+    @admin.action(description="Back up these backups' stores now", permissions=["change"])
+    def back_up_now(self, request: HttpRequest, queryset: QuerySet[StoreBackup]) -> None:
+        for store in {backup.store for backup in queryset}:
+            try:
+                backup = backup_request(store=store, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{store.name}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, f"{store.name}: backup #{backup.pk} queued.", messages.SUCCESS)

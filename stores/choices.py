@@ -21,12 +21,11 @@ class StoreStatus(models.TextChoices):
     FAILED = "failed", "Failed"  # the last provision or teardown failed; status_reason says why
     DELETING = "deleting", "Deleting"  # teardown is queued or running
     DELETED = "deleted", "Deleted"  # release, namespace and volumes are gone; the name is free again
-    SUSPENDING = (
-        "suspending",
-        "Suspending",
-    )  # a run scales the workloads to zero and routes to the paused page
+    # A run scales the workloads to zero and routes to the paused page.
+    SUSPENDING = "suspending", "Suspending"
     SUSPENDED = "suspended", "Suspended"  # workloads at zero, volumes kept, the paused page answers
     RESUMING = "resuming", "Resuming"  # a run brings the workloads back and routes to them again
+    RESTORING = "restoring", "Restoring"  # a backup is being loaded into the store (safety backup taken)
 
 
 class SuspensionSource(models.TextChoices):
@@ -44,6 +43,7 @@ STORE_ACTIVE_STATUSES = frozenset(
         StoreStatus.DELETING,
         StoreStatus.SUSPENDING,
         StoreStatus.RESUMING,
+        StoreStatus.RESTORING,
     }
 )
 STORE_TERMINAL_STATUSES = frozenset({StoreStatus.DELETED})
@@ -58,20 +58,35 @@ STORE_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     # REQUESTED from READY: the reconciler re-provisions a store whose release or namespace vanished.
     StoreStatus.READY: frozenset(
-        {StoreStatus.DELETING, StoreStatus.REQUESTED, StoreStatus.DEGRADED, StoreStatus.SUSPENDING}
+        {
+            StoreStatus.DELETING,
+            StoreStatus.REQUESTED,
+            StoreStatus.DEGRADED,
+            StoreStatus.SUSPENDING,
+            StoreStatus.RESTORING,
+        }
     ),
     # The watcher moves a store between READY and DEGRADED as its workloads' readiness changes.
     StoreStatus.DEGRADED: frozenset(
-        {StoreStatus.READY, StoreStatus.DELETING, StoreStatus.REQUESTED, StoreStatus.SUSPENDING}
+        {
+            StoreStatus.READY,
+            StoreStatus.DELETING,
+            StoreStatus.REQUESTED,
+            StoreStatus.SUSPENDING,
+            StoreStatus.RESTORING,
+        }
     ),
     # DELETING from the suspension statuses: teardown waits for the run in flight, as from PROVISIONING.
     StoreStatus.SUSPENDING: frozenset({StoreStatus.SUSPENDED, StoreStatus.FAILED, StoreStatus.DELETING}),
     # No REQUESTED from SUSPENDED: the watcher and the reconciler never bring a suspended store back up.
+    # No RESTORING either: a paused store is resumed first, then restored.
     StoreStatus.SUSPENDED: frozenset({StoreStatus.RESUMING, StoreStatus.DELETING}),
     StoreStatus.RESUMING: frozenset({StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETING}),
     StoreStatus.FAILED: frozenset({StoreStatus.REQUESTED, StoreStatus.DELETING}),
     StoreStatus.DELETING: frozenset({StoreStatus.DELETED, StoreStatus.FAILED}),
     StoreStatus.DELETED: frozenset(),
+    # A restore ends READY (loaded) or FAILED (reason says which step; the safety backup is listed).
+    StoreStatus.RESTORING: frozenset({StoreStatus.READY, StoreStatus.FAILED}),
 }
 
 
@@ -216,3 +231,36 @@ class RolloutSelection(models.TextChoices):
     PLAN = "plan", "Stores on one plan"
     TENANT = "tenant", "Stores of one organisation"
     LIST = "list", "A list of store names"
+
+
+class BackupStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"  # accepted; a backup Job is queued
+    RUNNING = "running", "Running"  # the backup Job runs in the store's namespace
+    COMPLETED = "completed", "Completed"  # objects in the bucket, size and checksum recorded; drill pending
+    VERIFIED = "verified", "Verified"  # a restore drill into a throwaway namespace passed
+    FAILED = "failed", "Failed"  # the backup (or its drill) failed; failure_reason says why
+    EXPIRED = "expired", "Expired"  # past retention; its objects were deleted from the bucket
+
+
+class BackupKind(models.TextChoices):
+    MANUAL = "manual", "Manual"  # "Back up now" (page, API, admin)
+    SCHEDULED = "scheduled", "Scheduled"  # the plan's schedule (Celery beat)
+    SAFETY = "safety", "Safety"  # taken right before a restore overwrites the store
+    FINAL = "final", "Final"  # taken when the store is deleted; kept for the grace period
+
+
+BACKUP_ACTIVE_STATUSES = frozenset({BackupStatus.REQUESTED, BackupStatus.RUNNING})
+BACKUP_TERMINAL_STATUSES = frozenset({BackupStatus.EXPIRED})
+# Objects in the bucket that a restore can load.
+BACKUP_RESTORABLE_STATUSES = frozenset({BackupStatus.COMPLETED, BackupStatus.VERIFIED})
+
+BACKUP_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    BackupStatus.REQUESTED: frozenset({BackupStatus.RUNNING, BackupStatus.FAILED}),
+    BackupStatus.RUNNING: frozenset({BackupStatus.COMPLETED, BackupStatus.FAILED}),
+    # FAILED from COMPLETED: the drill could not restore it, so nobody should rely on it.
+    BackupStatus.COMPLETED: frozenset({BackupStatus.VERIFIED, BackupStatus.FAILED, BackupStatus.EXPIRED}),
+    BackupStatus.VERIFIED: frozenset({BackupStatus.EXPIRED}),
+    # A failed backup's partial objects go at expiry too.
+    BackupStatus.FAILED: frozenset({BackupStatus.EXPIRED}),
+    BackupStatus.EXPIRED: frozenset(),
+}

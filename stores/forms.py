@@ -127,6 +127,20 @@ class DeleteStoreForm(forms.Form):
         return typed
 
 
+class BackupRestoreForm(forms.Form):
+    """Restore a backup: only parsed here; stores.backups.backup_restore judges the confirmation, the
+    target and the backup, with the same words as the API."""
+
+    target_store = forms.CharField(label="Restore into", max_length=63, required=False, strip=True)
+    confirm_name = forms.CharField(label="Type the target store's name to confirm", max_length=63, strip=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["confirm_name"].widget.attrs.update(
+            {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        )
+
+
 class DomainAddForm(forms.Form):
     # Only parsed here: stores.domains.domain_normalize judges it, with the same words as the API.
     domain = forms.CharField(

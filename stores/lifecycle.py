@@ -37,7 +37,8 @@ from provisioning.services import (
     provisioning_runs_cancel_queued,
     worker_identity,
 )
-from stores.choices import STORE_RUNNING_STATUSES, Engine, StoreEventKind, StoreStatus
+from stores.backups import backup_final_before_teardown
+from stores.choices import STORE_RUNNING_STATUSES, BackupStatus, Engine, StoreEventKind, StoreStatus
 from stores.domain_transitions import domains_release_for_store
 from stores.exceptions import (
     EngineUnavailable,
@@ -259,6 +260,16 @@ def store_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> Ru
         from_status = StoreStatus(store.status)
         return _settle(
             run, result, recorder, succeeded_status=_installed_status(store), from_status=from_status
+        )
+    # Before anything is removed: the deleted store's data stays restorable for the grace period.
+    final = backup_final_before_teardown(store_id=store.pk, access=access)
+    if final is not None:
+        kept = final.status == BackupStatus.COMPLETED and final.expires_at is not None
+        _timeline(store.pk)(
+            "final-backup",
+            f"Final backup kept until {final.expires_at:%Y-%m-%d}."
+            if kept
+            else f"Final backup failed: {final.failure_reason}",
         )
     result = release_teardown(
         spec=teardown_spec_for(store), access=access, recorder=recorder, on_step=_timeline(store.pk)

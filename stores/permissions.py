@@ -26,6 +26,7 @@ class Action(StrEnum):
     MANAGE_DOMAINS = "manage_domains"  # add, check and remove a store's custom domains
     MANAGE_WEBHOOKS = "manage_webhooks"  # add, rotate, enable and delete webhook endpoints; resend
     SUSPEND = "suspend"  # pause a store, and resume one the organisation itself paused
+    MANAGE_BACKUPS = "manage_backups"  # back up now, restore a backup (replaces a store's data)
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -44,6 +45,7 @@ _REFUSALS = {
     Action.MANAGE_DOMAINS: "Only the organisation's owners can add or remove domains.",
     Action.MANAGE_WEBHOOKS: "Only the organisation's owners can manage webhook endpoints.",
     Action.SUSPEND: "Only the organisation's owners can pause or resume stores.",
+    Action.MANAGE_BACKUPS: "Only the organisation's owners can back up or restore stores.",
 }
 
 

@@ -32,6 +32,7 @@ STATUS_COLOURS: dict[str, str] = {
     StoreStatus.SUSPENDING: "#6d28d9",
     StoreStatus.SUSPENDED: "#5b21b6",
     StoreStatus.RESUMING: "#6d28d9",
+    StoreStatus.RESTORING: "#6d28d9",
 }
 
 # What each status means to a merchant, shown next to the badge.
@@ -46,6 +47,7 @@ STATUS_HINTS: dict[str, str] = {
     StoreStatus.SUSPENDING: "We are pausing your store; its data stays as it is.",
     StoreStatus.SUSPENDED: "Your store is paused: visitors see a notice, its data is kept. The reason is below.",
     StoreStatus.RESUMING: "We are bringing your store back.",
+    StoreStatus.RESTORING: "We are loading a backup into your store (a safety backup was taken first).",
 }
 
 PROVISION_STEPS: tuple[tuple[str, str], ...] = (
@@ -66,6 +68,7 @@ STEP_LABELS: dict[str, str] = {
     **dict(PROVISION_STEPS),
     **dict(TEARDOWN_STEPS),
     "credentials-revealed": "Admin credentials revealed",
+    "final-backup": "Final backup",
 }
 
 

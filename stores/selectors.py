@@ -7,7 +7,15 @@ from typing import Any
 from django.db.models import QuerySet
 
 from stores.choices import DOMAIN_ROUTED_STATUSES, STORE_TERMINAL_STATUSES, DomainStatus, StoreStatus
-from stores.models import Store, StoreDomain, StoreEvent, Tenant, WebhookDelivery, WebhookEndpoint
+from stores.models import (
+    Store,
+    StoreBackup,
+    StoreDomain,
+    StoreEvent,
+    Tenant,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 def tenant_for_user(*, user: Any) -> Tenant | None:
@@ -111,3 +119,18 @@ def store_paused_for_host(*, host: str) -> Store | None:
         .first()
     )
     return domain.store if domain is not None else None
+
+
+def backups_for_store(*, store: Store) -> QuerySet[StoreBackup]:
+    """The store's backups, newest first (expired ones too: the history says what was removed)."""
+    return StoreBackup.objects.filter(store=store).select_related("store").order_by("-created_at", "-id")
+
+
+def backups_for_tenant(*, tenant: Tenant) -> QuerySet[StoreBackup]:
+    """Every backup of the tenant's stores, deleted stores' final backups included, newest first."""
+    return StoreBackup.objects.filter(tenant=tenant).select_related("store").order_by("-created_at", "-id")
+
+
+def backup_get_for_tenant(*, tenant: Tenant, backup_id: int) -> StoreBackup | None:
+    """The tenant's backup with this id; None for another tenant's (an interface answers 404)."""
+    return backups_for_tenant(tenant=tenant).filter(pk=backup_id).first()

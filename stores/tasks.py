@@ -10,7 +10,9 @@ import secrets
 
 from celery import shared_task
 from celery.utils.log import get_task_logger
+from django.conf import settings
 
+from stores.backups import backup_execute_and_verify, backups_housekeeping, restore_execute
 from stores.domains import domains_recheck_due
 from stores.lifecycle import RunOutcome, store_run_execute
 from stores.reconcile import fleet_reconcile
@@ -92,3 +94,43 @@ def enforce_payment() -> None:
     report = tenants_enforce_payment()
     if report.suspended or report.resumed or report.refused:
         logger.info("payment rule: %s", report)
+
+
+# A backup Job may run BACKUP_JOB_TIMEOUT; the task's limits sit above it (the wait itself gives up at
+# the timeout + 60 s and fails the backup with "did not finish in time").
+_BACKUP_SOFT_LIMIT = settings.BACKUP_JOB_TIMEOUT + 120
+_BACKUP_HARD_LIMIT = settings.BACKUP_JOB_TIMEOUT + 240
+
+
+@shared_task(
+    name="stores.tasks.run_backup",
+    ignore_result=True,
+    # The backup, then the drill: a helm install and two more Jobs.
+    soft_time_limit=3 * _BACKUP_SOFT_LIMIT + settings.PROVISIONING_TIMEOUT,
+    time_limit=3 * _BACKUP_HARD_LIMIT + settings.PROVISIONING_TIMEOUT,
+)
+def run_backup(backup_id: int) -> str:
+    """Run one requested backup and its restore drill; a duplicate delivery finds it claimed."""
+    return backup_execute_and_verify(backup_id=backup_id).status
+
+
+@shared_task(
+    name="stores.tasks.run_restore",
+    ignore_result=True,
+    # A safety backup and then the restore: two Jobs.
+    soft_time_limit=2 * _BACKUP_SOFT_LIMIT,
+    time_limit=2 * _BACKUP_HARD_LIMIT,
+)
+def run_restore(backup_id: int, store_id: int, safety_id: int) -> str:
+    """The safety backup, then the restore Job; a duplicate delivery after the end does nothing."""
+    return restore_execute(backup_id=backup_id, store_id=store_id, safety_id=safety_id)
+
+
+@shared_task(
+    name="stores.tasks.backups_housekeeping", ignore_result=True, soft_time_limit=300, time_limit=360
+)
+def housekeep_backups() -> None:
+    """Periodic (Celery beat): retention, expiry (objects deleted from the bucket), due scheduled backups."""
+    counts = backups_housekeeping()
+    if any(counts.values()):
+        logger.info("backups: %s", counts)

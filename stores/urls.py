@@ -22,6 +22,12 @@ urlpatterns = [
     path("stores/<str:name>/resume/", views.store_resume_view, name="resume"),
     path("stores/<str:name>/credentials/", views.store_credentials, name="credentials"),
     path("stores/<str:name>/domains/", views.store_domains_view, name="domains"),
+    path("stores/<str:name>/backups/", views.store_backup_create, name="backup_create"),
+    path(
+        "stores/<str:name>/backups/<int:backup_id>/restore/",
+        views.store_backup_restore,
+        name="backup_restore",
+    ),
     path("stores/<str:name>/domains/add/", views.store_domain_add, name="domain_add"),
     path("stores/<str:name>/domains/<int:domain_id>/check/", views.store_domain_check, name="domain_check"),
     path(

@@ -26,7 +26,8 @@ from platform_site.errors import ApplicationError
 from platform_site.security import client_ip
 from provisioning.choices import ClusterHealth
 from stores.activity import store_activity
-from stores.choices import Engine, StoreStatus, SuspensionSource
+from stores.backups import backup_request, backup_restore
+from stores.choices import STORE_RUNNING_STATUSES, Engine, StoreStatus, SuspensionSource
 from stores.credentials import store_credentials_reveal
 from stores.domains import (
     domain_add,
@@ -38,6 +39,7 @@ from stores.domains import (
 )
 from stores.engines import ENGINE_CATALOGUE, engine_spec
 from stores.forms import (
+    BackupRestoreForm,
     DeleteStoreForm,
     DomainAddForm,
     EmailAuthenticationForm,
@@ -64,6 +66,7 @@ from stores.presentation import (
 )
 from stores.ratelimit import TooManyAttempts, rate_limit_consume
 from stores.selectors import (
+    backups_for_store,
     store_domain_by_id,
     store_domains,
     store_events,
@@ -372,6 +375,7 @@ def store_detail(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResp
     context = _detail_context(store)
     context["delete_form"] = DeleteStoreForm(store=store)
     context.update(_domains_context(store))
+    context.update(_backups_context(store))
     # Settled before the page was first shown: a notice of work in progress would be stale already.
     context["clear_progress_notices"] = not context["changing"]
     return render(request, "stores/store_detail.html", context)
@@ -694,6 +698,61 @@ def store_domain_unset_primary(
     else:
         messages.success(request, f"The store uses {store.host} as its address again.")
     return _domains_response(request, store)
+
+
+# --- Backups ----------------------------------------------------------------------------------------
+
+
+def _backups_context(store: Store) -> dict[str, Any]:
+    return {
+        "backups": list(backups_for_store(store=store)[:50]),
+        "restore_form": BackupRestoreForm(),
+        # A deleted store's final backup goes into another running store of the same engine.
+        "restore_targets": [
+            other.name
+            for other in store_list_for_tenant(tenant=store.tenant)
+            .filter(engine=store.engine, status__in=STORE_RUNNING_STATUSES)
+            .order_by("name")
+        ],
+    }
+
+
+@require_POST
+@merchant_view
+def store_backup_create(request: HttpRequest, name: str, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    _require(request, Action.MANAGE_BACKUPS)
+    try:
+        backup_request(store=store, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Backup queued: it appears below as it runs.")
+    return redirect("stores:detail", name=store.name)
+
+
+@require_POST
+@merchant_view
+def store_backup_restore(request: HttpRequest, name: str, backup_id: int, *, tenant: Tenant) -> HttpResponse:
+    store = _store_or_404(tenant, name)
+    backup = backups_for_store(store=store).filter(pk=backup_id).first()
+    if backup is None:
+        raise Http404("No such backup.")
+    _require(request, Action.MANAGE_BACKUPS)
+    form = BackupRestoreForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Type the target store's name to confirm the restore.")
+        return redirect("stores:detail", name=store.name)
+    target = _store_or_404(tenant, form.cleaned_data["target_store"] or store.name)
+    try:
+        backup_restore(
+            backup=backup, target=target, confirm_name=form.cleaned_data["confirm_name"], actor=request.user
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("stores:detail", name=store.name)
+    messages.success(request, f"Restore into {target.name} started: a safety backup is taken first.")
+    return redirect("stores:detail", name=target.name)
 
 
 # --- Webhooks ---------------------------------------------------------------------------------------

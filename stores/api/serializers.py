@@ -13,9 +13,9 @@ from rest_framework import serializers
 
 from provisioning.choices import ClusterHealth
 from provisioning.models import ProvisioningRun
-from stores.choices import DomainStatus, Engine, StoreStatus
+from stores.choices import BackupKind, BackupStatus, DomainStatus, Engine, StoreStatus
 from stores.domains import domain_required_records
-from stores.models import Plan, Store, StoreDomain, StoreEvent
+from stores.models import Plan, Store, StoreBackup, StoreDomain, StoreEvent
 from stores.validators import STORE_NAME_MAX_LENGTH, STORE_NAME_MIN_LENGTH
 
 
@@ -342,3 +342,46 @@ class StoreSuspendSerializer(serializers.Serializer):
     """Why the organisation pauses its store (kept with the suspension, shown on its page)."""
 
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class StoreBackupSerializer(serializers.ModelSerializer):
+    """A backup as partners see it; every field read-only (status moves only through its writer)."""
+
+    store = serializers.CharField(source="store.name", read_only=True)
+    status = serializers.ChoiceField(choices=BackupStatus.choices, read_only=True)
+    kind = serializers.ChoiceField(choices=BackupKind.choices, read_only=True)
+    verified = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StoreBackup
+        fields = [
+            "id",
+            "store",
+            "kind",
+            "status",
+            "status_reason",
+            "failure_reason",
+            "engine",
+            "engine_version",
+            "size_bytes",
+            "checksum",
+            "verified",
+            "drill_result",
+            "drill_seconds",
+            "started_at",
+            "finished_at",
+            "expires_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_verified(self, backup: StoreBackup) -> bool:
+        return backup.status == BackupStatus.VERIFIED
+
+
+class BackupRestoreSerializer(serializers.Serializer):
+    """A restore command: into the backup's own store unless `target_store` names another store of
+    the organisation; `confirm_name` must repeat the target's name (its data is replaced)."""
+
+    target_store = serializers.CharField(required=False, allow_blank=False, max_length=63)
+    confirm_name = serializers.CharField(max_length=63)

@@ -3,13 +3,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from stores.api.views import PlanView, StoreViewSet
+from stores.api.views import BackupViewSet, PlanView, StoreViewSet
 from stores.api.webhooks import WebhookEndpointViewSet
 
 app_name = "api"
 
 router = SimpleRouter()
 router.register("stores", StoreViewSet, basename="store")
+router.register("backups", BackupViewSet, basename="backup")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [

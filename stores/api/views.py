@@ -27,9 +27,11 @@ from stores.api.idempotency import IDEMPOTENCY_HEADER, KEY_MAX_LENGTH, respond_i
 from stores.api.serializers import (
     ActivityQuerySerializer,
     ActivitySerializer,
+    BackupRestoreSerializer,
     CredentialsSerializer,
     ErrorSerializer,
     PlanSerializer,
+    StoreBackupSerializer,
     StoreCreateSerializer,
     StoreDomainAddSerializer,
     StoreDomainSerializer,
@@ -38,13 +40,17 @@ from stores.api.serializers import (
     StoreSerializer,
     StoreSuspendSerializer,
 )
+from stores.backups import backup_request, backup_restore
 from stores.choices import StoreStatus, SuspensionSource
 from stores.credentials import store_credentials_reveal
 from stores.domains import domain_add, domain_check, domain_remove, domain_set_primary, domain_unset_primary
 from stores.lifecycle import store_create, store_request_teardown, store_retry
-from stores.models import Store, StoreDomain, Tenant
+from stores.models import Store, StoreBackup, StoreDomain, Tenant
 from stores.permissions import Action, TenantAccess, access_for_user, access_require
 from stores.selectors import (
+    backup_get_for_tenant,
+    backups_for_store,
+    backups_for_tenant,
     store_domain_get,
     store_domains,
     store_events,
@@ -489,6 +495,105 @@ class StoreViewSet(
         else:
             changed = domain_unset_primary(domain=found, actor=request.user)
         return Response(StoreDomainSerializer(changed).data)
+
+    @extend_schema(
+        summary="List a store's backups, or back it up now",
+        description="GET lists the store's backups, newest first. POST queues a backup (202): a Job "
+        "dumps the database and the uploads to the backup storage; the backup goes `requested → "
+        "running → completed → verified`, or `failed` with a reason.",
+        request=None,
+        responses={
+            200: StoreBackupSerializer(many=True),
+            202: StoreBackupSerializer,
+            409: _error(
+                "The store is not running, a backup already runs, or backups are off.", examples.INVALID_STATE
+            ),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["get", "post"], serializer_class=StoreBackupSerializer, filter_backends=[])
+    def backups(self, request: Request, name: str) -> Response:
+        store = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(backups_for_store(store=store))
+            return self.get_paginated_response(StoreBackupSerializer(page, many=True).data)
+        self.require(Action.MANAGE_BACKUPS)
+        backup = backup_request(store=store, actor=request.user)
+        return Response(StoreBackupSerializer(backup).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BackupViewSet(
+    TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Every backup of the organisation's stores, deleted stores' final backups included."""
+
+    serializer_class = StoreBackupSerializer
+    lookup_value_regex = "[0-9]+"
+    http_method_names = ["get", "post", "head"]
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return StoreBackup.objects.none()
+        return backups_for_tenant(tenant=self.get_tenant())
+
+    @extend_schema(
+        summary="List the organisation's backups",
+        description="Newest first; a deleted store's final backup stays listed until it expires.",
+        responses={
+            200: StoreBackupSerializer(many=True),
+            404: _error("A page past the last one.", examples.INVALID_PAGE),
+            **AUTH_ERRORS,
+        },
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="Get a backup", responses={200: StoreBackupSerializer, **NOT_FOUND, **AUTH_ERRORS})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    def get_object(self) -> StoreBackup:
+        backup = backup_get_for_tenant(tenant=self.get_tenant(), backup_id=int(self.kwargs["pk"]))
+        if backup is None:
+            raise NotFound()
+        return backup
+
+    @extend_schema(
+        summary="Restore a backup",
+        description="Replaces the target store's data with the backup (the backup's own store unless "
+        "`target_store` names another running store of the organisation and engine, e.g. a new store "
+        "after the original was deleted). `confirm_name` must repeat the target's name. A safety backup "
+        "of the target is taken first; the store is `restoring` until the load ends (202).",
+        request=BackupRestoreSerializer,
+        responses={
+            202: StoreBackupSerializer,
+            400: _error("The confirmation does not match the store's name.", examples.INVALID_STATE),
+            409: _error(
+                "The backup or the store cannot be restored now; the message says why.",
+                examples.INVALID_STATE,
+            ),
+            404: _error("No such backup (or target store) in your organisation.", examples.NOT_FOUND),
+            **AUTH_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"], serializer_class=BackupRestoreSerializer)
+    def restore(self, request: Request, pk: str) -> Response:
+        backup = self.get_object()
+        self.require(Action.MANAGE_BACKUPS)
+        payload = BackupRestoreSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        target_name = payload.validated_data.get("target_store") or backup.store.name
+        target = store_get_for_tenant(tenant=self.get_tenant(), name=target_name)
+        if target is None:
+            raise NotFound("No such store in your organisation.")
+        safety = backup_restore(
+            backup=backup,
+            target=target,
+            confirm_name=payload.validated_data["confirm_name"],
+            actor=request.user,
+        )
+        return Response(StoreBackupSerializer(safety).data, status=status.HTTP_202_ACCEPTED)
 
 
 class PlanView(TenantScopedMixin, APIView):

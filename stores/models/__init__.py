@@ -1,6 +1,7 @@
 """The stores app's models, one module per concern; every model is importable from here."""
 
 from stores.models.access import ApiTokenScope, EmailVerification, IdempotencyKey
+from stores.models.backups import StoreBackup, StoreBackupEvent
 from stores.models.domains import StoreDomain, StoreDomainEvent
 from stores.models.observation import StoreObservation
 from stores.models.store import Store, StoreEvent
@@ -19,6 +20,8 @@ __all__ = [
     "Rollout",
     "RolloutItem",
     "Store",
+    "StoreBackup",
+    "StoreBackupEvent",
     "StoreDomain",
     "StoreDomainEvent",
     "StoreEvent",

@@ -15,6 +15,13 @@ class Plan(models.Model):
     name = models.CharField(max_length=60, unique=True)
     max_stores = models.PositiveIntegerField()
     is_default = models.BooleanField(default=False, help_text="Given to tenants created at signup.")
+    # Scheduled backups (stores/backups.py backups_schedule_due, from Celery beat): one a day when
+    # enabled; retention keeps the newest N daily and the newest of each of M weeks.
+    backups_enabled = models.BooleanField(
+        default=True, help_text="Take a scheduled backup of every store daily."
+    )
+    backup_keep_daily = models.PositiveSmallIntegerField(default=7, help_text="Daily backups kept.")
+    backup_keep_weekly = models.PositiveSmallIntegerField(default=4, help_text="Weekly backups kept.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -40,6 +40,10 @@ def test_schema_and_swagger_ui_are_served_without_auth():
         "/api/v1/stores/{name}/events/",
         "/api/v1/stores/{name}/credentials/",
         "/api/v1/stores/{name}/domains/",
+        "/api/v1/stores/{name}/backups/",
+        "/api/v1/backups/",
+        "/api/v1/backups/{id}/",
+        "/api/v1/backups/{id}/restore/",
         "/api/v1/stores/{name}/domains/{domain}/",
         "/api/v1/stores/{name}/domains/{domain}/check/",
         "/api/v1/stores/{name}/domains/{domain}/primary/",
@@ -86,8 +90,8 @@ def api_schema(db, owner):
 def test_the_api_conforms_to_its_schema_and_never_errors(api_schema):
     operations = [result.ok() for result in api_schema.get_all_operations()]
     # 8 before issue 19, 4 for domains, 9 for activity and webhooks, 2 for suspend and resume, 2 for
-    # the primary domain
-    assert len(operations) == 25
+    # the primary domain, 5 for backups (issue 20)
+    assert len(operations) == 30
 
     for operation in operations:
 

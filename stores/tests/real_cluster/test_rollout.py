@@ -52,8 +52,7 @@ def test_a_rollout_moves_every_store_to_the_target_batch_by_batch(cluster, tenan
     start_worker(cluster, HELM_BINARIES["helm4"], concurrency=2)
     _room_for_the_fleet(tenant)
     stores = [
-        store_create(tenant=tenant, name=unique_name("roll"), engine="woocommerce")[0]
-        for _ in range(STORES)
+        store_create(tenant=tenant, name=unique_name("roll"), engine="woocommerce")[0] for _ in range(STORES)
     ]
     wait_for(
         lambda: all(status_of(store) == StoreStatus.READY for store in stores),
