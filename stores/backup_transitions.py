@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from stores.choices import BACKUP_ALLOWED_TRANSITIONS, BackupStatus
 from stores.models import StoreBackup, StoreBackupEvent
+from stores.webhooks import webhooks_backup_status_changed
 
 
 def _allowed_sources(target: str) -> set[str]:
@@ -62,6 +63,8 @@ def backup_transition(
             actor=actor if getattr(actor, "pk", None) else None,
             actor_label=actor_label,
         )
+        # Inside the transaction, like the store's writer: the message exists if and only if the move does.
+        webhooks_backup_status_changed(backup_id=backup_id, status=to)
     return True
 
 

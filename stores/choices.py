@@ -145,6 +145,9 @@ class WebhookEventType(models.TextChoices):
     DOMAIN_ACTIVE = "domain.active", "Domain active"  # a custom domain is routed with a valid certificate
     # Verification or issuance failed; status_reason says why.
     DOMAIN_FAILED = "domain.failed", "Domain failed"
+    BACKUP_COMPLETED = "backup.completed", "Backup completed"  # stored in the bucket; the drill follows
+    BACKUP_VERIFIED = "backup.verified", "Backup verified"  # its restore drill passed
+    BACKUP_FAILED = "backup.failed", "Backup failed"  # the backup or its drill failed; the reason says why
 
 
 # The store statuses that announce themselves to webhooks (provisioning and degraded do not: they are
@@ -240,6 +243,14 @@ class BackupStatus(models.TextChoices):
     VERIFIED = "verified", "Verified"  # a restore drill into a throwaway namespace passed
     FAILED = "failed", "Failed"  # the backup (or its drill) failed; failure_reason says why
     EXPIRED = "expired", "Expired"  # past retention; its objects were deleted from the bucket
+
+
+# The backup statuses that announce themselves to webhooks.
+WEBHOOK_EVENT_FOR_BACKUP_STATUS: dict[str, WebhookEventType] = {
+    BackupStatus.COMPLETED: WebhookEventType.BACKUP_COMPLETED,
+    BackupStatus.VERIFIED: WebhookEventType.BACKUP_VERIFIED,
+    BackupStatus.FAILED: WebhookEventType.BACKUP_FAILED,
+}
 
 
 class BackupKind(models.TextChoices):

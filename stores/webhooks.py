@@ -27,6 +27,7 @@ from platform_site.errors import ApplicationError
 from provisioning.credential_box import seal, unseal
 from provisioning.redaction import redact
 from stores.choices import (
+    WEBHOOK_EVENT_FOR_BACKUP_STATUS,
     WEBHOOK_EVENT_FOR_DOMAIN_STATUS,
     WEBHOOK_EVENT_FOR_MOVE,
     WEBHOOK_EVENT_FOR_STATUS,
@@ -35,6 +36,7 @@ from stores.choices import (
 )
 from stores.models import (
     Store,
+    StoreBackup,
     StoreDomain,
     Tenant,
     WebhookAttempt,
@@ -211,17 +213,47 @@ def webhooks_domain_status_changed(*, domain_id: int, status: str) -> WebhookMes
     domain = StoreDomain.objects.select_related("store").filter(pk=domain_id).first()
     if domain is None:
         return None
-    expires = domain.certificate_not_after
     data = {
         "store": _store_payload(domain.store),
         "domain": {
             "name": domain.domain,
             "status": domain.status,
             "status_reason": domain.status_reason,
-            "certificate_expires_at": expires.isoformat().replace("+00:00", "Z") if expires else None,
+            "certificate_expires_at": _when(domain.certificate_not_after),
         },
     }
     return _webhook_message_record(domain.store, event_type, data)
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def webhooks_backup_status_changed(*, backup_id: int, status: str) -> WebhookMessage | None:
+    """Like webhooks_store_status_changed, for a backup completing, passing its drill or failing (called
+    by the backup's status writer inside its transaction)."""
+    event_type = WEBHOOK_EVENT_FOR_BACKUP_STATUS.get(status)
+    if event_type is None:
+        return None
+    backup = StoreBackup.objects.select_related("store").filter(pk=backup_id).first()
+    if backup is None:
+        return None
+    data = {
+        "store": _store_payload(backup.store),
+        "backup": {
+            "id": backup.pk,
+            "kind": backup.kind,
+            "status": backup.status,
+            "reason": backup.failure_reason or backup.status_reason,
+            "size_bytes": backup.size_bytes,
+            "checksum": backup.checksum,
+            "engine_version": backup.engine_version,
+            "started_at": _when(backup.started_at),
+            "finished_at": _when(backup.finished_at),
+            "expires_at": _when(backup.expires_at),
+        },
+    }
+    return _webhook_message_record(backup.store, event_type, data)
 
 
 def _webhook_message_record(

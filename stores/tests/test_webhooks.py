@@ -291,3 +291,48 @@ def test_a_domain_turning_active_or_failed_is_announced_and_its_steps_are_not(
     )
     assert not domain_transition(domain_id=domain.pk, to=DomainStatus.ACTIVE)  # failed -> active: refused
     assert WebhookMessage.objects.filter(event_type="domain.active").count() == 1
+
+
+def test_a_backup_completing_passing_its_drill_or_failing_is_announced(tenant, receiver):
+    from stores.backup_transitions import backup_transition
+    from stores.choices import BackupStatus
+    from stores.models import StoreBackup
+
+    endpoint, _ = endpoint_for(
+        tenant, receiver, event_types=["backup.completed", "backup.verified", "backup.failed"]
+    )
+    store = ready_store(tenant)
+
+    def backup(key):
+        return StoreBackup.objects.create(
+            store=store, tenant=tenant, engine=store.engine, kind="manual", object_key=key
+        )
+
+    good = backup("good")
+    backup_transition(backup_id=good.pk, to=BackupStatus.RUNNING)
+    assert not WebhookMessage.objects.filter(event_type__startswith="backup.").exists()  # a step
+    backup_transition(
+        backup_id=good.pk,
+        to=BackupStatus.COMPLETED,
+        fields={"size_bytes": 2048, "checksum": "ab" * 32, "finished_at": timezone.now()},
+    )
+    backup_transition(backup_id=good.pk, to=BackupStatus.VERIFIED, reason="The drill read 12 orders.")
+    bad = backup("bad")  # one backup in flight per store: the next starts after the first ended
+    backup_transition(
+        backup_id=bad.pk,
+        to=BackupStatus.FAILED,
+        fields={"failure_reason": "The backup bucket did not answer."},
+    )
+
+    messages = {m.event_type: json.loads(m.body)["data"] for m in WebhookMessage.objects.all()}
+    assert set(messages) >= {"backup.completed", "backup.verified", "backup.failed"}
+    completed = messages["backup.completed"]
+    assert completed["store"]["name"] == store.name
+    assert completed["backup"]["id"] == good.pk and completed["backup"]["size_bytes"] == 2048
+    assert completed["backup"]["checksum"] == "ab" * 32 and completed["backup"]["finished_at"].endswith("Z")
+    assert messages["backup.verified"]["backup"]["reason"] == "The drill read 12 orders."
+    assert messages["backup.failed"]["backup"]["reason"] == "The backup bucket did not answer."
+    assert (
+        WebhookDelivery.objects.filter(endpoint=endpoint, message__event_type__startswith="backup.").count()
+        == 3
+    )
