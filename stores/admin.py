@@ -540,7 +540,7 @@ class EngineVersionAdmin(admin.ModelAdmin):
 
 class RolloutItemInline(admin.TabularInline):
     model = RolloutItem
-    fields = ("store", "batch", "status", "previous_version", "reason", "started_at", "finished_at")
+    fields = ("store", "batch", "status", "previous_version", "backup", "reason", "started_at", "finished_at")
     readonly_fields = fields
     extra = 0
     can_delete = False

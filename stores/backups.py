@@ -174,7 +174,7 @@ def _dispatch(task: str, *args: int) -> None:
 def _expiry(kind: str, now: datetime) -> datetime | None:
     if kind == BackupKind.FINAL:
         return now + timedelta(days=settings.BACKUP_FINAL_GRACE_DAYS)
-    if kind in (BackupKind.MANUAL, BackupKind.SAFETY):
+    if kind in (BackupKind.MANUAL, BackupKind.SAFETY, BackupKind.UPGRADE):
         return now + timedelta(days=settings.BACKUP_MANUAL_RETENTION_DAYS)
     return None  # scheduled: retention by the plan's daily/weekly counts (backups_apply_retention)
 

@@ -221,6 +221,8 @@ ROLLOUT_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 
 class RolloutItemStatus(models.TextChoices):
     PENDING = "pending", "Waiting for its batch"
+    # Backups are configured: a verified backup of the store is taken before it is upgraded.
+    BACKING_UP = "backing_up", "Backing up"
     UPGRADING = "upgrading", "Upgrading"  # its provision run to the target version is queued or running
     SUCCEEDED = "succeeded", "Upgraded"  # ready on the target version
     FAILED = "failed", "Failed"  # the upgrade failed; reason says why
@@ -258,6 +260,10 @@ class BackupKind(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"  # the plan's schedule (Celery beat)
     SAFETY = "safety", "Safety"  # taken right before a restore overwrites the store
     FINAL = "final", "Final"  # taken when the store is deleted; kept for the grace period
+    UPGRADE = (
+        "upgrade",
+        "Before an upgrade",
+    )  # a rollout's verified backup, taken before it upgrades the store
 
 
 BACKUP_ACTIVE_STATUSES = frozenset({BackupStatus.REQUESTED, BackupStatus.RUNNING})

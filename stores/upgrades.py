@@ -6,6 +6,10 @@ version.
 
 `rollout_advance` is the one step function, run periodically by a Celery task: it never waits on a
 helm run; it reads where the batch's stores are and decides. Nothing is held across a run.
+
+Where backups are configured, each store of a batch is first backed up and the backup's restore drill
+must pass (the backup `verified`) before its upgrade is queued; a store whose backup fails is not
+upgraded and counts as a failure of its batch.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from django.utils import timezone
 from platform_site.errors import ApplicationError
 from provisioning.choices import RunKind
 from provisioning.services import provisioning_run_create
+from stores.backups import BackupsNotConfigured, backup_request, bucket_credentials
 from stores.choices import (
     ROLLOUT_ALLOWED_TRANSITIONS,
+    BackupKind,
+    BackupStatus,
     EngineVersionState,
     RolloutItemStatus,
     RolloutSelection,
@@ -32,7 +39,9 @@ from stores.choices import (
 from stores.models import EngineVersion, Rollout, RolloutItem, Store
 from stores.transitions import store_transition
 
-ACTIVE_ITEM_STATUSES = frozenset({RolloutItemStatus.UPGRADING, RolloutItemStatus.ROLLING_BACK})
+ACTIVE_ITEM_STATUSES = frozenset(
+    {RolloutItemStatus.BACKING_UP, RolloutItemStatus.UPGRADING, RolloutItemStatus.ROLLING_BACK}
+)
 
 
 class RolloutInvalid(ApplicationError):
@@ -196,9 +205,65 @@ def _reprovision(
     return True
 
 
+def _backups_configured() -> bool:
+    try:
+        bucket_credentials()
+    except BackupsNotConfigured:
+        return False
+    return True
+
+
+def _upgrade(item: RolloutItem, rollout: Rollout, now: datetime) -> bool:
+    """Queue the store's upgrade to the target (its provision run); skipped if it is not ready."""
+    if _reprovision(
+        item, version=rollout.target, from_status=StoreStatus.READY, reason=f"Upgrading to {rollout.target}."
+    ):
+        RolloutItem.objects.filter(pk=item.pk).update(status=RolloutItemStatus.UPGRADING, started_at=now)
+        return True
+    RolloutItem.objects.filter(pk=item.pk).update(
+        status=RolloutItemStatus.SKIPPED, reason="The store was not ready when its upgrade was to start."
+    )
+    return False
+
+
+def _back_up_first(item: RolloutItem, now: datetime) -> bool:
+    """Ask for the verified backup the upgrade waits for; a refusal fails the item, store untouched."""
+    try:
+        backup = backup_request(store=item.store, kind=BackupKind.UPGRADE)
+    except ApplicationError as exc:
+        RolloutItem.objects.filter(pk=item.pk).update(
+            status=RolloutItemStatus.FAILED,
+            reason=f"No backup could be taken before the upgrade ({exc.message}); the store was not upgraded.",
+            finished_at=now,
+        )
+        return False
+    RolloutItem.objects.filter(pk=item.pk).update(
+        status=RolloutItemStatus.BACKING_UP, backup=backup, started_at=now
+    )
+    return True
+
+
+def _settle_backup(item: RolloutItem, rollout: Rollout, now: datetime) -> None:
+    """A backing-up store: upgrade it once its backup is verified; fail it if the backup failed."""
+    backup = item.backup
+    if backup is None or backup.status in {BackupStatus.FAILED, BackupStatus.EXPIRED}:
+        why = (backup.failure_reason or backup.status_reason) if backup else "the backup is gone"
+        RolloutItem.objects.filter(pk=item.pk, status=RolloutItemStatus.BACKING_UP).update(
+            status=RolloutItemStatus.FAILED,
+            reason=f"The backup before the upgrade failed ({why}); the store was not upgraded.",
+            finished_at=now,
+        )
+    elif backup.status == BackupStatus.VERIFIED:
+        _upgrade(item, rollout, now)
+
+
 def _settle_items(rollout: Rollout, now: datetime) -> None:
-    """Follow each upgrading or rolling-back store to where its run left it."""
-    for item in rollout.items.filter(status__in=ACTIVE_ITEM_STATUSES).select_related("store"):
+    """Follow each store of the batch in flight: a backing-up one to its backup, an upgrading or
+    rolling-back one to where its run left it."""
+    for item in rollout.items.filter(status__in=ACTIVE_ITEM_STATUSES).select_related("store", "backup"):
+        if item.status == RolloutItemStatus.BACKING_UP:
+            _settle_backup(item, rollout, now)
+            continue
         status, reason = item.store.status, item.store.status_reason
         if status == StoreStatus.READY:
             done = (
@@ -291,19 +356,14 @@ def rollout_advance(*, rollout_id: int, now: datetime | None = None) -> AdvanceR
     if not moved:  # another step started this batch
         return AdvanceResult(rollout.status, rollout.current_batch)
     started = 0
+    back_up_first = _backups_configured()
     for item in pending.filter(batch=next_batch).select_related("store"):
-        if _reprovision(
-            item,
-            version=rollout.target,
-            from_status=StoreStatus.READY,
-            reason=f"Upgrading to {rollout.target}.",
-        ):
-            RolloutItem.objects.filter(pk=item.pk).update(status=RolloutItemStatus.UPGRADING, started_at=now)
-            started += 1
-        else:
+        if item.store.status != StoreStatus.READY:
             RolloutItem.objects.filter(pk=item.pk).update(
                 status=RolloutItemStatus.SKIPPED, reason="The store was not ready when its batch started."
             )
+            continue
+        started += _back_up_first(item, now) if back_up_first else _upgrade(item, rollout, now)
     return AdvanceResult(RolloutStatus.RUNNING, next_batch, started)
 
 

@@ -111,6 +111,10 @@ class RolloutItem(models.Model):
         EngineVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reason = models.TextField(blank=True, default="")
+    # The verified backup taken before the upgrade, where backups are configured.
+    backup = models.ForeignKey(
+        "stores.StoreBackup", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

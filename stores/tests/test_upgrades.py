@@ -228,3 +228,61 @@ def test_staff_plan_and_start_a_rollout_in_the_admin(admin_client, a, b):
     assert rollout_advance(rollout_id=rollout.pk).started == 2
     page = admin_client.get(f"/admin/stores/rollout/{rollout.pk}/change/").content.decode()
     assert stores[0].name in page and "Upgrading" in page
+
+
+@pytest.fixture
+def backups_configured(settings):
+    settings.BACKUP_S3_ENDPOINT = "http://127.0.0.1:9"  # never reached: no backup Job runs here
+    settings.BACKUP_S3_BUCKET = "backups"
+    settings.BACKUP_S3_ACCESS_KEY = "key"
+    settings.BACKUP_S3_SECRET_KEY = "secret"
+
+
+def test_with_backups_each_store_is_upgraded_only_after_its_backup_is_verified(a, b, backups_configured):
+    from stores.backup_transitions import backup_transition
+    from stores.choices import BackupKind, BackupStatus
+    from stores.models import StoreBackup
+
+    stores = stores_on(a, 3)
+    rollout = rollout_start(rollout=rollout_create(target=b, batch_size=2, pause_seconds=0))
+    now = timezone.now()
+    assert rollout_advance(rollout_id=rollout.pk, now=now).started == 2
+    items = {item.store_id: item for item in rollout.items.select_related("backup")}
+    assert {items[s.pk].status for s in stores[:2]} == {RolloutItemStatus.BACKING_UP}
+    assert {items[s.pk].backup.kind for s in stores[:2]} == {BackupKind.UPGRADE}
+    # Nothing is upgraded before its backup is verified.
+    assert [status_of(s) for s in stores] == [(StoreStatus.READY, "6.8.2-1")] * 3
+    assert not ProvisioningRun.objects.filter(store__in=stores, status=RunStatus.QUEUED).exists()
+
+    good, bad = items[stores[0].pk].backup, items[stores[1].pk].backup
+    for backup in (good, bad):
+        backup_transition(backup_id=backup.pk, to=BackupStatus.RUNNING)
+    backup_transition(backup_id=good.pk, to=BackupStatus.COMPLETED)
+    rollout_advance(rollout_id=rollout.pk, now=now)
+    assert status_of(stores[0]) == (StoreStatus.READY, "6.8.2-1")  # completed is not verified yet
+    backup_transition(backup_id=good.pk, to=BackupStatus.VERIFIED)
+    backup_transition(
+        backup_id=bad.pk,
+        to=BackupStatus.FAILED,
+        fields={"failure_reason": "The backup bucket did not answer."},
+    )
+    rollout_advance(rollout_id=rollout.pk, now=now)
+    assert status_of(stores[0]) == (StoreStatus.REQUESTED, "6.9.0-1")
+    bad_item = RolloutItem.objects.get(rollout=rollout, store=stores[1])
+    assert bad_item.status == RolloutItemStatus.FAILED
+    assert "backup bucket did not answer" in bad_item.reason and "not upgraded" in bad_item.reason
+    assert status_of(stores[1]) == (StoreStatus.READY, "6.8.2-1")  # untouched
+
+    worker_finishes(stores[:1])
+    assert rollout_advance(rollout_id=rollout.pk, now=now).status == RolloutStatus.STOPPED
+    assert status_of(stores[1]) == (StoreStatus.READY, "6.8.2-1")  # nothing to roll back
+    assert status_of(stores[2]) == (StoreStatus.READY, "6.8.2-1")  # the next batch never started
+    assert StoreBackup.objects.filter(store=stores[2]).count() == 0
+
+
+def test_without_backups_configured_a_rollout_upgrades_at_once(a, b):
+    stores = stores_on(a, 1)
+    rollout = rollout_start(rollout=rollout_create(target=b, batch_size=1, pause_seconds=0))
+    assert rollout_advance(rollout_id=rollout.pk).started == 1
+    assert RolloutItem.objects.get(rollout=rollout).status == RolloutItemStatus.UPGRADING
+    assert status_of(stores[0]) == (StoreStatus.REQUESTED, "6.9.0-1")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
+from django.conf import settings
 
 CHROMIUM = shutil.which("chromium")
 
@@ -12,7 +14,10 @@ CHROMIUM = shutil.which("chromium")
 @pytest.fixture
 def browser(monkeypatch):
     if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium); no browser is downloaded")
+        problem = "Debian's chromium is not installed (apt-get install chromium); no browser is downloaded"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {problem}")
+        pytest.skip(problem)
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's own ORM reads are still
@@ -28,6 +33,9 @@ def browser(monkeypatch):
                 "--disable-component-update",
                 "--disable-sync",
                 "--no-first-run",
+                # Store hosts (<name>.<STORE_BASE_DOMAIN>) resolve to loopback without a DNS query, so a
+                # walk can visit a store's own host on the live server (the paused page answers there).
+                f"--host-resolver-rules=MAP *.{settings.STORE_BASE_DOMAIN} 127.0.0.1",
             ],
         )
         yield chromium

@@ -1,5 +1,5 @@
-"""A merchant backs a store up, sees it verified and restores it, in Debian's Chromium: live server, a
-real Celery worker, the Kubernetes API double (helm 4 installs the drill copy there), SeaweedFS's S3
+"""A merchant backs a store up, sees it verified, restores it, pauses it (its visitors see the paused
+page on the store's own host) and resumes it, in Debian's Chromium: live server, a real Celery worker, the Kubernetes API double (helm 4 installs the drill copy there), SeaweedFS's S3
 and PostgreSQL; testkit.backup_jobs runs each Job's container command natively from the Job's env."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from django.core.cache import cache
 
 from stores.choices import BackupStatus, Engine, StoreStatus
 from stores.models import Store, StoreBackup
+from stores.release import store_namespace_labels
 from stores.tests.factories import MembershipFactory, StoreFactory, UserFactory, default_plan
 from testkit.backup_jobs import JobExecutor
 from testkit.helm import HELM_BINARIES
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 PASSWORD = "correct horse battery staple"
 
 
-def test_back_up_see_it_verified_and_restore(
+def test_back_up_see_it_verified_restore_pause_and_resume(
     browser, settings, kube_api, start_worker, live_server, object_store, backup_bucket, pg_database
 ):
     from playwright.sync_api import expect
@@ -45,8 +46,11 @@ def test_back_up_see_it_verified_and_restore(
     user = UserFactory(username="backup-walk@example.com")
     tenant = MembershipFactory(user=user).tenant
     store = StoreFactory(tenant=tenant, engine=Engine.MEDUSA, ready=True, name="walk-shop")
+    # The namespace as provisioning left it (labelled ours): the pause's helm upgrade adopts it.
+    labels = store_namespace_labels(store)
     kube_api.create(
-        "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": store.namespace}}
+        "namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": store.namespace, "labels": labels}},
     )
     kube_api.create(
         "secrets",
@@ -103,3 +107,31 @@ def test_back_up_see_it_verified_and_restore(
     assert pg_database.sql('SELECT COUNT(*) FROM "order"').strip() == "21"
     page.reload()
     expect(page.locator("tr[data-backup]")).to_have_count(2)  # the backup and the safety backup
+
+    # Pause it: the worker's helm upgrade scales it to zero; visitors of its host see the paused page.
+    page.get_by_text("Pause store…").click()
+    page.get_by_label("Why (optional, shown on the timeline)").fill("Stocktaking")
+    page.get_by_role("button", name="Pause: scale to zero, keep the data").click()
+    wait_for(
+        lambda: Store.objects.get(pk=store.pk).status == StoreStatus.SUSPENDED,
+        timeout=120,
+        what="store paused",
+    )
+    store_front = f"http://{store.host}:{live_server.url.rsplit(':', 1)[1]}/"
+    visitor = browser.new_context().new_page()
+    answer = visitor.goto(store_front)
+    assert answer is not None and answer.status == 503
+    expect(visitor.get_by_role("heading", name="Walk Shop is paused")).to_be_visible()
+    assert "Stocktaking" not in visitor.content()  # the reason is for the merchant, not the visitors
+    page.reload()
+    expect(page.get_by_text("Stocktaking")).to_be_visible()
+
+    page.get_by_role("button", name="Resume store").click()
+    wait_for(
+        lambda: Store.objects.get(pk=store.pk).status == StoreStatus.READY,
+        timeout=120,
+        what="store resumed",
+    )
+    answer = visitor.goto(store_front)
+    assert answer is not None and answer.status != 503
+    expect(visitor.get_by_role("heading", name="Walk Shop is paused")).to_have_count(0)
