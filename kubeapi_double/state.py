@@ -107,6 +107,11 @@ class Store:
         self.lock = threading.RLock()
         self._validator = validator
         self._objects: dict[ResourceType, dict[tuple[str, str], dict[str, Any]]] = {}
+        # The same objects by namespace ("" for cluster-scoped): namespaced reads must not scan the
+        # whole fleet (issue 18: with 1,000 stores every per-namespace LIST walked every object).
+        self._by_namespace: dict[ResourceType, dict[str, dict[str, dict[str, Any]]]] = {}
+        # Called with every change, under the lock (the controllers' dirty set is fed from here).
+        self.listeners: list[Callable[[WatchEvent], None]] = []
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY_LIMIT)
         self._watchers: list[Watcher] = []
         self._rv = 0
@@ -126,6 +131,7 @@ class Store:
                 watcher.events.put(None)
             self._watchers.clear()
             self._objects = {rt: {} for rt in RESOURCE_TYPES}
+            self._by_namespace = {rt: {} for rt in RESOURCE_TYPES}
             self._history.clear()
             self._touched.clear()
             self._applied.clear()
@@ -145,6 +151,8 @@ class Store:
         for watcher in self._watchers:
             if watcher.rt == rt:
                 watcher.events.put(event)
+        for listener in self.listeners:
+            listener(event)
 
     def settled_for(self, obj: dict[str, Any]) -> float:
         """Seconds since a client last wrote this object (infinite if only controllers did)."""
@@ -177,24 +185,31 @@ class Store:
             obj = self._bucket(rt).get(self._key(rt, namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
+    def peek(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """One object itself, or None (not copied: callers hold the lock and must not change it)."""
+        return self._bucket(rt).get(self._key(rt, namespace, name))
+
+    def in_namespace(self, rt: ResourceType, namespace: str) -> dict[str, dict[str, Any]]:
+        """The objects of a namespaced type in one namespace by name (not copied: callers hold the lock)."""
+        return self._by_namespace[rt].get(namespace, {}) if rt.namespaced else {}
+
     def list(self, rt: ResourceType, flt: Filter | None = None) -> tuple[list[dict[str, Any]], int]:
         """Copies of the matching objects, sorted by namespace and name, and the list resourceVersion."""
         with self.lock:
-            items = [
-                copy.deepcopy(obj)
-                for key, obj in sorted(self._bucket(rt).items())
-                if flt is None or flt.matches(obj)
-            ]
+            if flt is not None and flt.namespace is not None and rt.namespaced:
+                candidates = sorted(self.in_namespace(rt, flt.namespace).items())
+            else:
+                candidates = sorted(self._bucket(rt).items())
+            items = [copy.deepcopy(obj) for _, obj in candidates if flt is None or flt.matches(obj)]
             return items, self._rv
 
     def namespaced_contents(self, namespace: str) -> list[tuple[ResourceType, dict[str, Any]]]:
         """Every object in a namespace (not copied: callers hold the lock)."""
         return [
             (rt, obj)
-            for rt, bucket in self._objects.items()
+            for rt, by_namespace in self._by_namespace.items()
             if rt.namespaced
-            for (ns, _), obj in bucket.items()
-            if ns == namespace
+            for obj in by_namespace.get(namespace, {}).values()
         ]
 
     def all_objects(self, rt: ResourceType) -> list[dict[str, Any]]:
@@ -231,7 +246,9 @@ class Store:
     def _commit(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
-        self._bucket(rt)[self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
+        key = self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        self._bucket(rt)[key] = obj
+        self._by_namespace[rt].setdefault(key[0], {})[key[1]] = obj
         self._emit("ADDED" if old is None else "MODIFIED", rt, obj, old)
         return copy.deepcopy(obj)
 
@@ -551,6 +568,10 @@ class Store:
         key = self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
         if self._bucket(rt).pop(key, None) is None:
             return
+        in_namespace = self._by_namespace[rt][key[0]]
+        del in_namespace[key[1]]
+        if not in_namespace:
+            del self._by_namespace[rt][key[0]]
         self._rv += 1
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._rv)
