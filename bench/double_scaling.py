@@ -21,6 +21,7 @@ import subprocess  # noqa: TID251 - bench tooling runs helm directly, outside th
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ CHART = ROOT / "charts" / "woocommerce"
 LOCAL_VALUES = CHART / "ci" / "local-values.yaml"
 READY_DELAY = 0.05  # what the tests' kube_api fixture uses
 SWEEPS = 5
+HELM_TIMEOUT = 120
 CONTROLLER_THREAD = "kubeapi-double-controllers"
 
 
@@ -137,9 +139,9 @@ def _settle(double: KubeApiDouble) -> None:
     raise RuntimeError("the double did not settle in 20 sweeps")
 
 
-def _sweep(double: KubeApiDouble) -> tuple[float, float]:
+def _sweep(double: KubeApiDouble, sweeps: int) -> tuple[float, float]:
     walls, cpus = [], []
-    for _ in range(SWEEPS):
+    for _ in range(sweeps):
         wall, cpu = time.perf_counter(), time.thread_time()
         double.controllers.reconcile_all()
         cpus.append(time.thread_time() - cpu)
@@ -147,7 +149,7 @@ def _sweep(double: KubeApiDouble) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def _helm_install(double: KubeApiDouble, helm: Path, store: str, work: Path) -> float:
+def _helm_install(double: KubeApiDouble, helm: Path, store: str, work: Path) -> str:
     namespace = f"store-{store}"
     double.store.create(lookup("namespaces"), None, {"metadata": {"name": namespace}})
     double.store.create(
@@ -163,15 +165,28 @@ def _helm_install(double: KubeApiDouble, helm: Path, store: str, work: Path) -> 
            "HELM_CACHE_HOME": str(work / "cache"), "HELM_CONFIG_HOME": str(work / "config"),
            "HELM_DATA_HOME": str(work / "data")}  # fmt: skip
     started = time.perf_counter()
-    subprocess.run(
-        [str(helm), "upgrade", "--install", store, str(CHART), "--namespace", namespace, "-f", str(values),
-         *wait, "--timeout", "120s"],
-        env=env, capture_output=True, text=True, check=True, timeout=180,
-    )  # fmt: skip
-    return time.perf_counter() - started
+    try:
+        done = subprocess.run(
+            [str(helm), "upgrade", "--install", store, str(CHART), "--namespace", namespace, "-f", str(values),
+             *wait, "--timeout", f"{HELM_TIMEOUT}s"],
+            env=env, capture_output=True, text=True, check=False, timeout=HELM_TIMEOUT + 30,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"not done after {HELM_TIMEOUT + 30} s (killed)"
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        return f"exit {done.returncode} after {seconds:.2f} s: {done.stderr.strip().splitlines()[-1][:80]}"
+    return f"{seconds:5.2f} s"
 
 
-def run(sizes: tuple[int, ...] = (0, 45, 200, 1_000), helm_name: str = "helm4") -> dict[str, object]:
+def run(
+    sizes: tuple[int, ...] = (0, 45, 200, 1_000),
+    helm_name: str = "helm4",
+    *,
+    sweeps: int = SWEEPS,
+    with_helm: bool = True,
+    report: Callable[[str, object], None] | None = None,
+) -> dict[str, object]:
     helm = _helm_binary(helm_name)
     manifests = _render(helm)
     results: dict[str, object] = {
@@ -194,20 +209,26 @@ def run(sizes: tuple[int, ...] = (0, 45, 200, 1_000), helm_name: str = "helm4") 
                 _settle(double)
                 fill_seconds = time.perf_counter() - filled
                 present = size
-                wall, cpu = _sweep(double)
-                double.controllers.start()
-                lock.holds.clear()
-                lock.recording = True
-                helm_seconds = _helm_install(double, helm, f"target-{size:04d}", work)
-                lock.recording = False
-                holds = list(lock.holds)
+                wall, cpu = _sweep(double, sweeps)
                 objects = sum(len(double.store._objects[rt]) for rt in double.store._objects)
-                results[f"N={size:,}"] = (
-                    f"sweep {wall * 1000:8.2f} ms wall, {cpu * 1000:8.2f} ms CPU | "
-                    f"helm {helm_name} upgrade --install {helm_seconds:5.2f} s; controller lock held "
-                    f"{sum(holds):6.2f} s in {len(holds)} sweeps (max {max(holds, default=0) * 1000:7.1f} ms) | "
-                    f"{objects:,} objects, filled+settled in {fill_seconds:.1f} s"
+                row = (
+                    f"sweep {wall * 1000:8.2f} ms wall, {cpu * 1000:8.2f} ms CPU "
+                    f"({objects:,} objects, filled and settled in {fill_seconds:.1f} s)"
                 )
+                if with_helm:
+                    double.controllers.start()
+                    lock.holds.clear()
+                    lock.recording = True
+                    helm_result = _helm_install(double, helm, f"target-{size:04d}", work)
+                    lock.recording = False
+                    holds = list(lock.holds)
+                    row += (
+                        f" | {helm_name} upgrade --install {helm_result}; controller held the lock "
+                        f"{sum(holds):6.2f} s in {len(holds)} sweeps (max {max(holds, default=0) * 1000:.1f} ms)"
+                    )
+                results[f"N={size:,}"] = row
+                if report is not None:
+                    report(f"N={size:,}", row)
     finally:
         double.stop()
     return results
@@ -217,11 +238,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.double_scaling")
     parser.add_argument("--sizes", default="0,45,200,1000")
     parser.add_argument("--helm", default="helm4", choices=("helm3", "helm4"))
+    parser.add_argument("--sweeps", type=int, default=SWEEPS, help="steady-state sweeps timed per size")
+    parser.add_argument("--no-helm", action="store_true", help="sweeps only")
     args = parser.parse_args()
-    figures = run(tuple(int(size) for size in args.sizes.split(",")), args.helm)
-    width = max(len(key) for key in figures) + 2
-    for key, value in figures.items():
-        print(f"  {key:<{width}} {value}", flush=True)
+    run(
+        tuple(int(size) for size in args.sizes.split(",")),
+        args.helm,
+        sweeps=args.sweeps,
+        with_helm=not args.no_helm,
+        report=lambda key, value: print(f"  {key:<8} {value}", flush=True),
+    )
 
 
 if __name__ == "__main__":
