@@ -61,6 +61,11 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _owner_uids(obj: dict[str, Any] | None) -> set[str]:
+    refs = (obj or {}).get("metadata", {}).get("ownerReferences") or []
+    return {ref["uid"] for ref in refs if ref.get("uid")}
+
+
 def _without_version(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
 
@@ -110,6 +115,12 @@ class Store:
         # The same objects by namespace ("" for cluster-scoped): namespaced reads must not scan the
         # whole fleet (issue 18: with 1,000 stores every per-namespace LIST walked every object).
         self._by_namespace: dict[ResourceType, dict[str, dict[str, dict[str, Any]]]] = {}
+        # owner uid -> kind -> keys of the objects whose ownerReferences name it (garbage collection
+        # looked through every object of every kind for each deleted object), and each key's place in
+        # its bucket's order, so dependents are still collected in the order of a scan.
+        self._dependents: dict[str, dict[ResourceType, set[tuple[str, str]]]] = {}
+        self._position: dict[tuple[ResourceType, tuple[str, str]], int] = {}
+        self._positions = itertools.count()
         # Called with every change, under the lock (the controllers' dirty set is fed from here).
         self.listeners: list[Callable[[WatchEvent], None]] = []
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY_LIMIT)
@@ -132,6 +143,8 @@ class Store:
             self._watchers.clear()
             self._objects = {rt: {} for rt in RESOURCE_TYPES}
             self._by_namespace = {rt: {} for rt in RESOURCE_TYPES}
+            self._dependents.clear()
+            self._position.clear()
             self._history.clear()
             self._touched.clear()
             self._applied.clear()
@@ -188,6 +201,10 @@ class Store:
     def peek(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
         """One object itself, or None (not copied: callers hold the lock and must not change it)."""
         return self._bucket(rt).get(self._key(rt, namespace, name))
+
+    def keys(self, rt: ResourceType) -> list[tuple[str, str]]:
+        """The (namespace or "", name) of every object of a type."""
+        return list(self._bucket(rt))
 
     def in_namespace(self, rt: ResourceType, namespace: str) -> dict[str, dict[str, Any]]:
         """The objects of a namespaced type in one namespace by name (not copied: callers hold the lock)."""
@@ -247,6 +264,10 @@ class Store:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         key = self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        previous = self._bucket(rt).get(key)
+        if previous is None:
+            self._position[(rt, key)] = next(self._positions)
+        self._index_owners(rt, key, previous, obj)
         self._bucket(rt)[key] = obj
         self._by_namespace[rt].setdefault(key[0], {})[key[1]] = obj
         self._emit("ADDED" if old is None else "MODIFIED", rt, obj, old)
@@ -566,8 +587,11 @@ class Store:
 
     def _remove(self, rt: ResourceType, obj: dict[str, Any], propagation: str) -> None:
         key = self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
-        if self._bucket(rt).pop(key, None) is None:
+        stored = self._bucket(rt).pop(key, None)
+        if stored is None:
             return
+        del self._position[(rt, key)]
+        self._index_owners(rt, key, stored, None)
         in_namespace = self._by_namespace[rt][key[0]]
         del in_namespace[key[1]]
         if not in_namespace:
@@ -582,10 +606,30 @@ class Store:
             del self._applied[applied_key]
         self._collect_dependents(uid, propagation)
 
+    def _index_owners(
+        self,
+        rt: ResourceType,
+        key: tuple[str, str],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        old, new = _owner_uids(before), _owner_uids(after)
+        for uid in old - new:
+            by_kind = self._dependents[uid]
+            by_kind[rt].discard(key)
+            if not by_kind[rt]:
+                del by_kind[rt]
+                if not by_kind:
+                    del self._dependents[uid]
+        for uid in new - old:
+            self._dependents.setdefault(uid, {}).setdefault(rt, set()).add(key)
+
     def _collect_dependents(self, owner_uid: str, propagation: str) -> None:
         """Garbage collection: dependents of a deleted owner are deleted (or orphaned)."""
         for dep_rt, bucket in self._objects.items():
-            for dependent in list(bucket.values()):
+            keys = self._dependents.get(owner_uid, {}).get(dep_rt, ())
+            ordered = sorted(keys, key=lambda k, rt=dep_rt: self._position[(rt, k)])
+            for dependent in [bucket[key] for key in ordered]:
                 refs = dependent["metadata"].get("ownerReferences") or []
                 if not any(ref.get("uid") == owner_uid for ref in refs):
                     continue

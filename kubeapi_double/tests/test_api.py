@@ -393,3 +393,26 @@ def test_controllers_repair_what_clients_change_underneath_them(kube_api: KubeAp
     wait_for(lambda: kube_api.get("deployments", "web", "default")["status"].get("readyReplicas") is None)
     kube_api.set_never_ready("default", "web", enabled=False)
     wait_for(lambda: kube_api.get("deployments", "web", "default")["status"].get("readyReplicas") == 2)
+
+
+def test_garbage_collection_orphans_then_collects_by_owner(kube_api: KubeApiDouble) -> None:
+    call(kube_api, "POST", "/apis/apps/v1/namespaces/default/deployments", DEPLOYMENT)
+    wait_for(lambda: len(kube_api.objects("pods", "default", label_selector="app=web")) == 2)
+    (rs,) = kube_api.objects("replicasets", "default")
+
+    call(
+        kube_api,
+        "DELETE",
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"},
+    )
+
+    (orphan,) = kube_api.objects("replicasets", "default")
+    assert orphan["metadata"]["name"] == rs["metadata"]["name"]
+    assert not orphan["metadata"].get("ownerReferences")
+    assert len(kube_api.objects("pods", "default", label_selector="app=web")) == 2
+
+    call(kube_api, "DELETE", f"/apis/apps/v1/namespaces/default/replicasets/{rs['metadata']['name']}")
+
+    assert kube_api.objects("replicasets", "default") == []
+    assert kube_api.objects("pods", "default") == []
