@@ -187,7 +187,7 @@ class Controllers:
         """Put every object of the kinds the controllers act on into the next tick."""
         with self.store.lock:
             for rt in SWEEP_ORDER:
-                self._dirty[rt].update(self.store._bucket(rt))
+                self._dirty[rt].update(self.store.keys(rt))
 
     def _mark(
         self, rt: ResourceType, namespace: str, name: str, obj: dict[str, Any] | None, seen: set
@@ -272,15 +272,19 @@ class Controllers:
                     current = self.store.peek(rt, *key)
                     if current is not None:
                         snapshot.append((key, copy.deepcopy(current)))
-                for key, obj in snapshot:
-                    if not self._settled(obj):
-                        self._dirty[rt].add(key)  # a client wrote it less than ready_delay ago
-                    elif self.store.peek(rt, *key) is not None:
-                        self._current = (rt, key)
-                        try:
+                try:
+                    for key, obj in snapshot:
+                        if not self._settled(obj):
+                            self._dirty[rt].add(key)  # a client wrote it less than ready_delay ago
+                        elif self.store.peek(rt, *key) is not None:
+                            self._current = (rt, key)
                             handlers[rt](obj)
-                        finally:
-                            self._current = None
+                except BaseException:
+                    # A failed tick was retried whole by the next one: so is this kind's share.
+                    self._dirty[rt].update(dirty)
+                    raise
+                finally:
+                    self._current = None
 
     def _write_status(self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         if obj.get("status") == status:
