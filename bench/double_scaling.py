@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import secrets
 import statistics
 import subprocess  # noqa: TID251 - bench tooling runs helm directly, outside the product's HelmClient
@@ -117,7 +118,7 @@ def _fill(double: KubeApiDouble, manifests: list[dict[str, Any]], start: int, st
         )  # fmt: skip
         store.create(lookup("secrets"), namespace, _release_secret(name))
         for manifest in manifests:
-            body = yaml.safe_load(yaml.safe_dump(manifest))
+            body = copy.deepcopy(manifest)
             body.setdefault("metadata", {})["namespace"] = namespace
             store.create(_resource_type(body), namespace, body)
 
@@ -179,6 +180,22 @@ def _helm_install(double: KubeApiDouble, helm: Path, store: str, work: Path) -> 
     return f"{seconds:5.2f} s"
 
 
+def _teardown(double: KubeApiDouble, lock: TimedLock, namespace: str) -> str:
+    """Delete the helm-installed store's namespace; time until the controllers have removed it."""
+    lock.holds.clear()
+    lock.recording = True
+    started = time.perf_counter()
+    double.store.delete(lookup("namespaces"), None, namespace)
+    while double.get("namespaces", namespace) is not None:
+        if time.perf_counter() - started > HELM_TIMEOUT:
+            break
+        time.sleep(0.01)
+    seconds = time.perf_counter() - started
+    lock.recording = False
+    holds = list(lock.holds)
+    return f"namespace deleted in {seconds:.2f} s (max lock hold {max(holds, default=0) * 1000:.1f} ms)"
+
+
 def run(
     sizes: tuple[int, ...] = (0, 45, 200, 1_000),
     helm_name: str = "helm4",
@@ -226,6 +243,7 @@ def run(
                         f" | {helm_name} upgrade --install {helm_result}; controller held the lock "
                         f"{sum(holds):6.2f} s in {len(holds)} sweeps (max {max(holds, default=0) * 1000:.1f} ms)"
                     )
+                    row += " | " + _teardown(double, lock, f"store-target-{size:04d}")
                 results[f"N={size:,}"] = row
                 if report is not None:
                     report(f"N={size:,}", row)
