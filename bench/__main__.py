@@ -19,6 +19,7 @@ BENCHMARKS = (
     "redaction",
     "api_burst",
     "fleet_reconcile",
+    "double_scaling",
 )
 
 
@@ -57,7 +58,15 @@ def main() -> None:
     import django
 
     django.setup()
-    from bench import api_burst, concurrency, fleet_reconcile, list_scaling, provision_overhead, redaction
+    from bench import (
+        api_burst,
+        concurrency,
+        double_scaling,
+        fleet_reconcile,
+        list_scaling,
+        provision_overhead,
+        redaction,
+    )
     from bench.environment import real_cluster_available
 
     targets = [target for target in args.targets.split(",") if target]
@@ -86,6 +95,8 @@ def main() -> None:
             ]
         elif name == "redaction":
             runs.append((name, redaction.run))
+        elif name == "double_scaling":
+            runs.append((name, double_scaling.run))
         elif name == "api_burst":
             runs.append((name, api_burst.run))
         elif name == "fleet_reconcile":

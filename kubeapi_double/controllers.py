@@ -5,6 +5,14 @@ written for ``ready_delay`` seconds is brought to its desired state, and a
 write happens only when the desired status differs from the stored one. The
 statuses are shaped for helm 3's ready checker and helm 4's kstatus (see the
 project's measured facts in the README).
+
+A tick looks only at what may have changed (issue 18): the store's change
+events feed a dirty set, keyed by kind, namespace and name, that also marks
+whatever reads the changed object (a Pod's or ReplicaSet's owners, a
+terminating Namespace, ...). An object stays in it while it waits on a timer
+(``ready_delay`` after a client write, ``job_failure_delay``) or on a create
+that failed. A handler with none of its inputs changed writes nothing, so a
+tick that skips it behaves as one that ran it.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Any
 from kubeapi_double import errors
 from kubeapi_double.resources import ResourceType, lookup
 from kubeapi_double.selectors import Filter
-from kubeapi_double.state import NAMESPACE, Store, now_timestamp, random_suffix
+from kubeapi_double.state import NAMESPACE, Store, WatchEvent, now_timestamp, random_suffix
 
 NEVER_READY_ANNOTATION = "kubeapi-double.test/never-ready"
 NEVER_READY_IMAGE_MARKER = "never-ready"
@@ -32,6 +40,13 @@ JOB = lookup("jobs")
 POD = lookup("pods")
 PVC = lookup("persistentvolumeclaims")
 EVENT = lookup("events")
+
+# The kinds a controller acts on, in the order of a tick, and the kinds that can own them.
+SWEEP_ORDER = (NAMESPACE, PVC, DEPLOYMENT, STATEFULSET, REPLICASET, JOB, POD)
+OWNER_KINDS = {rt.kind: rt for rt in (DEPLOYMENT, REPLICASET, STATEFULSET, JOB)}
+WORKLOADS = (DEPLOYMENT, STATEFULSET, REPLICASET, JOB, POD)
+
+Key = tuple[str, str]
 
 _HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 logger = logging.getLogger(__name__)
@@ -98,11 +113,29 @@ class Controllers:
         self.store = store
         self.ready_delay = ready_delay
         self.job_failure_delay = job_failure_delay
-        self.enabled = True
+        self._enabled = True
         self.never_ready: set[tuple[str, str | None]] = set()
         self._first_seen: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # (namespace or "", name) per kind: what the next tick handles.
+        self._dirty: dict[ResourceType, set[Key]] = {rt: set() for rt in SWEEP_ORDER}
+        self._current: tuple[ResourceType, Key] | None = None
+        with store.lock:
+            store.listeners.append(self._changed)
+            self.mark_all()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the controllers act; turning them back on reconsiders every object."""
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        with self.store.lock:
+            if value and not self._enabled:
+                self.mark_all()
+            self._enabled = value
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -130,9 +163,86 @@ class Controllers:
 
     def reset(self) -> None:
         """Forget never-ready switches and job timers (used with a store reset)."""
-        self.never_ready.clear()
-        self._first_seen.clear()
-        self.enabled = True
+        with self.store.lock:
+            self.never_ready.clear()
+            self._first_seen.clear()
+            self.enabled = True
+            self.mark_all()
+
+    def set_never_ready(self, namespace: str, name: str | None, enabled: bool) -> None:
+        """Switch never-ready on or off for a workload (or a whole namespace)."""
+        with self.store.lock:
+            if enabled:
+                self.never_ready.add((namespace, name))
+            else:
+                self.never_ready.discard((namespace, name))
+            for rt in WORKLOADS:
+                self._dirty[rt].update(
+                    (namespace, obj_name) for obj_name in self.store.in_namespace(rt, namespace)
+                )
+
+    # --- what changed --------------------------------------------------------------
+
+    def mark_all(self) -> None:
+        """Put every object of the kinds the controllers act on into the next tick."""
+        with self.store.lock:
+            for rt in SWEEP_ORDER:
+                self._dirty[rt].update(self.store.keys(rt))
+
+    def _mark(
+        self, rt: ResourceType, namespace: str, name: str, obj: dict[str, Any] | None, seen: set
+    ) -> None:
+        """Mark an object, and (through ownerReferences) the workloads that read it."""
+        key = (rt, namespace, name)
+        if key in seen:
+            return
+        seen.add(key)
+        if rt in self._dirty:
+            self._dirty[rt].add((namespace, name))
+        for ref in (obj or {}).get("metadata", {}).get("ownerReferences") or []:
+            owner_rt = OWNER_KINDS.get(ref.get("kind", ""))
+            if owner_rt is not None and ref.get("name"):
+                owner = self.store.peek(owner_rt, namespace, ref["name"])
+                self._mark(owner_rt, namespace, ref["name"], owner, seen)
+
+    def _changed(self, event: WatchEvent) -> None:
+        """The store's change hook (called under the lock): mark what this change can affect."""
+        rt, seen = event.rt, set()
+        meta = event.obj["metadata"]
+        namespace = (meta.get("namespace") or "") if rt.namespaced else ""
+        for obj in (event.obj, event.old):
+            if obj is not None:
+                self._mark(rt, namespace, meta["name"], obj, seen)
+        if not rt.namespaced:
+            return
+        # A terminating namespace's status counts what is left in it.
+        ns = self.store.peek(NAMESPACE, None, namespace)
+        if ns is not None and ns["metadata"].get("deletionTimestamp"):
+            self._dirty[NAMESPACE].add(("", namespace))
+        if rt is POD:
+            # A StatefulSet finds its pods by name (NAME-i) as well as by owner.
+            sts_name = meta["name"].rsplit("-", 1)[0]
+            if self.store.peek(STATEFULSET, namespace, sts_name) is not None:
+                self._dirty[STATEFULSET].add((namespace, sts_name))
+        elif rt is PVC:
+            # ... and its claims by name (CLAIM-NAME-i).
+            self._dirty[STATEFULSET].update(
+                (namespace, n) for n in self.store.in_namespace(STATEFULSET, namespace)
+            )
+        elif rt is EVENT:
+            # The pull-failure Event is recorded once per pod: its deletion is the pod's business.
+            involved = event.obj.get("involvedObject") or {}
+            if involved.get("kind") == "Pod" and involved.get("name"):
+                pod_ns = involved.get("namespace") or namespace
+                self._mark(
+                    POD, pod_ns, involved["name"], self.store.peek(POD, pod_ns, involved["name"]), seen
+                )
+
+    def _again(self) -> None:
+        """Keep the object being handled in the next tick (a timer or a failed create)."""
+        if self._current is not None:
+            rt, key = self._current
+            self._dirty[rt].add(key)
 
     # --- sweep ---------------------------------------------------------------------
 
@@ -140,26 +250,41 @@ class Controllers:
         return self.store.settled_for(obj) >= self.ready_delay
 
     def reconcile_all(self) -> None:
-        """One level-triggered pass over every object."""
+        """One level-triggered pass over every object that may have changed since the last one."""
+        handlers = {
+            NAMESPACE: self._namespace,
+            PVC: self._pvc,
+            DEPLOYMENT: self._deployment,
+            STATEFULSET: self._statefulset,
+            REPLICASET: self._replicaset,
+            JOB: self._job,
+            POD: self._standalone_pod,
+        }
         with self.store.lock:
             if not self.enabled:
                 return
-            for rt, handler in (
-                (NAMESPACE, self._namespace),
-                (PVC, self._pvc),
-                (DEPLOYMENT, self._deployment),
-                (STATEFULSET, self._statefulset),
-                (REPLICASET, self._replicaset),
-                (JOB, self._job),
-                (POD, self._standalone_pod),
-            ):
-                for obj in self.store.all_objects(rt):
-                    if (
-                        self._settled(obj)
-                        and self.store.find(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
-                        is not None
-                    ):
-                        handler(obj)
+            for rt in SWEEP_ORDER:
+                dirty, self._dirty[rt] = self._dirty[rt], set()
+                # Copied at the start of the kind's turn, in (namespace, name) order, as a full
+                # sweep over `list()` did: handlers see what earlier kinds wrote this tick.
+                snapshot = []
+                for key in sorted(dirty):
+                    current = self.store.peek(rt, *key)
+                    if current is not None:
+                        snapshot.append((key, copy.deepcopy(current)))
+                try:
+                    for key, obj in snapshot:
+                        if not self._settled(obj):
+                            self._dirty[rt].add(key)  # a client wrote it less than ready_delay ago
+                        elif self.store.peek(rt, *key) is not None:
+                            self._current = (rt, key)
+                            handlers[rt](obj)
+                except BaseException:
+                    # A failed tick was retried whole by the next one: so is this kind's share.
+                    self._dirty[rt].update(dirty)
+                    raise
+                finally:
+                    self._current = None
 
     def _write_status(self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         if obj.get("status") == status:
@@ -171,6 +296,7 @@ class Controllers:
             return self.store.create(rt, namespace, body, by_controller=True)
         except errors.ApiError:
             # The namespace is going away (403) or the name was just taken: try next sweep.
+            self._again()
             return None
 
     # --- never ready ---------------------------------------------------------------
@@ -419,11 +545,8 @@ class Controllers:
         replicas = int(spec.get("replicas", 1))
         pod_hash = template_hash(template)
         rs_name = f"{name}-{pod_hash}"
-        owned = [
-            rs
-            for rs in self.store.all_objects(REPLICASET)
-            if rs["metadata"].get("namespace") == namespace and _controlled_by(rs, dep)
-        ]
+        in_namespace, _ = self.store.list(REPLICASET, Filter(namespace))
+        owned = [rs for rs in in_namespace if _controlled_by(rs, dep)]
         for old in owned:
             if old["metadata"]["name"] != rs_name and old["spec"].get("replicas") != 0:
                 old["spec"]["replicas"] = 0
@@ -624,6 +747,7 @@ class Controllers:
             ]
         else:
             status.update(active=len(pods), ready=0)
+            self._again()  # until job_failure_delay has passed
         self._write_status(JOB, job, status)
 
     def _pvc(self, pvc: dict[str, Any]) -> None:

@@ -261,11 +261,7 @@ class KubeApiDouble:
 
     def set_never_ready(self, namespace: str, name: str | None = None, enabled: bool = True) -> None:
         """Make the pods of one workload (or of every workload in a namespace) never become ready."""
-        with self.store.lock:
-            if enabled:
-                self.controllers.never_ready.add((namespace, name))
-            else:
-                self.controllers.never_ready.discard((namespace, name))
+        self.controllers.set_never_ready(namespace, name, enabled)
 
     def reset(self) -> None:
         """Drop all objects, switches and the request log."""

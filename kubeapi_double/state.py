@@ -61,6 +61,11 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _owner_uids(obj: dict[str, Any] | None) -> set[str]:
+    refs = (obj or {}).get("metadata", {}).get("ownerReferences") or []
+    return {ref["uid"] for ref in refs if ref.get("uid")}
+
+
 def _without_version(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
 
@@ -107,6 +112,17 @@ class Store:
         self.lock = threading.RLock()
         self._validator = validator
         self._objects: dict[ResourceType, dict[tuple[str, str], dict[str, Any]]] = {}
+        # The same objects by namespace ("" for cluster-scoped): namespaced reads must not scan the
+        # whole fleet (issue 18: with 1,000 stores every per-namespace LIST walked every object).
+        self._by_namespace: dict[ResourceType, dict[str, dict[str, dict[str, Any]]]] = {}
+        # owner uid -> kind -> keys of the objects whose ownerReferences name it (garbage collection
+        # looked through every object of every kind for each deleted object), and each key's place in
+        # its bucket's order, so dependents are still collected in the order of a scan.
+        self._dependents: dict[str, dict[ResourceType, set[tuple[str, str]]]] = {}
+        self._position: dict[tuple[ResourceType, tuple[str, str]], int] = {}
+        self._positions = itertools.count()
+        # Called with every change, under the lock (the controllers' dirty set is fed from here).
+        self.listeners: list[Callable[[WatchEvent], None]] = []
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY_LIMIT)
         self._watchers: list[Watcher] = []
         self._rv = 0
@@ -126,6 +142,9 @@ class Store:
                 watcher.events.put(None)
             self._watchers.clear()
             self._objects = {rt: {} for rt in RESOURCE_TYPES}
+            self._by_namespace = {rt: {} for rt in RESOURCE_TYPES}
+            self._dependents.clear()
+            self._position.clear()
             self._history.clear()
             self._touched.clear()
             self._applied.clear()
@@ -145,6 +164,8 @@ class Store:
         for watcher in self._watchers:
             if watcher.rt == rt:
                 watcher.events.put(event)
+        for listener in self.listeners:
+            listener(event)
 
     def settled_for(self, obj: dict[str, Any]) -> float:
         """Seconds since a client last wrote this object (infinite if only controllers did)."""
@@ -177,24 +198,35 @@ class Store:
             obj = self._bucket(rt).get(self._key(rt, namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
+    def peek(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """One object itself, or None (not copied: callers hold the lock and must not change it)."""
+        return self._bucket(rt).get(self._key(rt, namespace, name))
+
+    def keys(self, rt: ResourceType) -> list[tuple[str, str]]:
+        """The (namespace or "", name) of every object of a type."""
+        return list(self._bucket(rt))
+
+    def in_namespace(self, rt: ResourceType, namespace: str) -> dict[str, dict[str, Any]]:
+        """The objects of a namespaced type in one namespace by name (not copied: callers hold the lock)."""
+        return self._by_namespace[rt].get(namespace, {}) if rt.namespaced else {}
+
     def list(self, rt: ResourceType, flt: Filter | None = None) -> tuple[list[dict[str, Any]], int]:
         """Copies of the matching objects, sorted by namespace and name, and the list resourceVersion."""
         with self.lock:
-            items = [
-                copy.deepcopy(obj)
-                for key, obj in sorted(self._bucket(rt).items())
-                if flt is None or flt.matches(obj)
-            ]
+            if flt is not None and flt.namespace is not None and rt.namespaced:
+                candidates = sorted(self.in_namespace(rt, flt.namespace).items())
+            else:
+                candidates = sorted(self._bucket(rt).items())
+            items = [copy.deepcopy(obj) for _, obj in candidates if flt is None or flt.matches(obj)]
             return items, self._rv
 
     def namespaced_contents(self, namespace: str) -> list[tuple[ResourceType, dict[str, Any]]]:
         """Every object in a namespace (not copied: callers hold the lock)."""
         return [
             (rt, obj)
-            for rt, bucket in self._objects.items()
+            for rt, by_namespace in self._by_namespace.items()
             if rt.namespaced
-            for (ns, _), obj in bucket.items()
-            if ns == namespace
+            for obj in by_namespace.get(namespace, {}).values()
         ]
 
     def all_objects(self, rt: ResourceType) -> list[dict[str, Any]]:
@@ -231,7 +263,13 @@ class Store:
     def _commit(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
-        self._bucket(rt)[self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
+        key = self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        previous = self._bucket(rt).get(key)
+        if previous is None:
+            self._position[(rt, key)] = next(self._positions)
+        self._index_owners(rt, key, previous, obj)
+        self._bucket(rt)[key] = obj
+        self._by_namespace[rt].setdefault(key[0], {})[key[1]] = obj
         self._emit("ADDED" if old is None else "MODIFIED", rt, obj, old)
         return copy.deepcopy(obj)
 
@@ -549,8 +587,15 @@ class Store:
 
     def _remove(self, rt: ResourceType, obj: dict[str, Any], propagation: str) -> None:
         key = self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
-        if self._bucket(rt).pop(key, None) is None:
+        stored = self._bucket(rt).pop(key, None)
+        if stored is None:
             return
+        del self._position[(rt, key)]
+        self._index_owners(rt, key, stored, None)
+        in_namespace = self._by_namespace[rt][key[0]]
+        del in_namespace[key[1]]
+        if not in_namespace:
+            del self._by_namespace[rt][key[0]]
         self._rv += 1
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._rv)
@@ -561,10 +606,30 @@ class Store:
             del self._applied[applied_key]
         self._collect_dependents(uid, propagation)
 
+    def _index_owners(
+        self,
+        rt: ResourceType,
+        key: tuple[str, str],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        old, new = _owner_uids(before), _owner_uids(after)
+        for uid in old - new:
+            by_kind = self._dependents[uid]
+            by_kind[rt].discard(key)
+            if not by_kind[rt]:
+                del by_kind[rt]
+                if not by_kind:
+                    del self._dependents[uid]
+        for uid in new - old:
+            self._dependents.setdefault(uid, {}).setdefault(rt, set()).add(key)
+
     def _collect_dependents(self, owner_uid: str, propagation: str) -> None:
         """Garbage collection: dependents of a deleted owner are deleted (or orphaned)."""
         for dep_rt, bucket in self._objects.items():
-            for dependent in list(bucket.values()):
+            keys = self._dependents.get(owner_uid, {}).get(dep_rt, ())
+            ordered = sorted(keys, key=lambda k, rt=dep_rt: self._position[(rt, k)])
+            for dependent in [bucket[key] for key in ordered]:
                 refs = dependent["metadata"].get("ownerReferences") or []
                 if not any(ref.get("uid") == owner_uid for ref in refs):
                     continue

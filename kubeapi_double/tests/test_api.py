@@ -337,3 +337,82 @@ def test_discovery_documents(kube_api: KubeApiDouble, path: str) -> None:
         assert {"name": "namespaces/status"}.items() <= next(
             r for r in body["resources"] if r["name"] == "namespaces/status"
         ).items()
+
+
+def test_controllers_repair_what_clients_change_underneath_them(kube_api: KubeApiDouble) -> None:
+    """A tick handles only what changed (issue 18), so each relation a handler reads must mark it."""
+    call(kube_api, "POST", "/apis/apps/v1/namespaces/default/deployments", DEPLOYMENT)
+    statefulset = {
+        "metadata": {"name": "db"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "c", "image": "registry.test/never-ready:1"}]},
+            },
+            "volumeClaimTemplates": [
+                {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}
+            ],
+        },
+    }
+    call(kube_api, "POST", "/apis/apps/v1/namespaces/default/statefulsets", statefulset)
+    wait_for(
+        lambda: (kube_api.get("deployments", "web", "default").get("status") or {}).get("readyReplicas") == 2
+    )
+    wait_for(
+        lambda: (
+            kube_api.objects("events", "default")
+            and kube_api.get("persistentvolumeclaims", "data-db-0", "default")
+        )
+    )
+
+    # A deleted pod of a ReplicaSet is replaced, and the Deployment's status follows.
+    first = kube_api.objects("pods", "default", label_selector="app=web")[0]["metadata"]["name"]
+    kube_api.delete("pods", first, "default")
+    wait_for(lambda: len(kube_api.objects("pods", "default", label_selector="app=web")) == 2)
+    assert first not in {
+        p["metadata"]["name"] for p in kube_api.objects("pods", "default", label_selector="app=web")
+    }
+    wait_for(lambda: kube_api.get("deployments", "web", "default")["status"].get("readyReplicas") == 2)
+
+    # A StatefulSet's claim (found by name, not owner) and a pull-failure Event come back.
+    kube_api.delete("persistentvolumeclaims", "data-db-0", "default")
+    (event,) = kube_api.objects("events", "default")
+    kube_api.delete("events", event["metadata"]["name"], "default")
+    wait_for(lambda: kube_api.get("persistentvolumeclaims", "data-db-0", "default") is not None)
+    wait_for(lambda: len(kube_api.objects("events", "default")) == 1)
+
+    # Status set by hand while the controllers are off is corrected when they come back on.
+    kube_api.set_controllers(False)
+    kube_api.set_status("deployments", "web", {"readyReplicas": 0}, "default")
+    kube_api.set_controllers(True)
+    wait_for(lambda: kube_api.get("deployments", "web", "default")["status"].get("readyReplicas") == 2)
+
+    # A never-ready switch changes no object, yet the workloads it names follow it both ways.
+    kube_api.set_never_ready("default", "web")
+    wait_for(lambda: kube_api.get("deployments", "web", "default")["status"].get("readyReplicas") is None)
+    kube_api.set_never_ready("default", "web", enabled=False)
+    wait_for(lambda: kube_api.get("deployments", "web", "default")["status"].get("readyReplicas") == 2)
+
+
+def test_garbage_collection_orphans_then_collects_by_owner(kube_api: KubeApiDouble) -> None:
+    call(kube_api, "POST", "/apis/apps/v1/namespaces/default/deployments", DEPLOYMENT)
+    wait_for(lambda: len(kube_api.objects("pods", "default", label_selector="app=web")) == 2)
+    (rs,) = kube_api.objects("replicasets", "default")
+
+    call(
+        kube_api,
+        "DELETE",
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"},
+    )
+
+    (orphan,) = kube_api.objects("replicasets", "default")
+    assert orphan["metadata"]["name"] == rs["metadata"]["name"]
+    assert not orphan["metadata"].get("ownerReferences")
+    assert len(kube_api.objects("pods", "default", label_selector="app=web")) == 2
+
+    call(kube_api, "DELETE", f"/apis/apps/v1/namespaces/default/replicasets/{rs['metadata']['name']}")
+
+    assert kube_api.objects("replicasets", "default") == []
+    assert kube_api.objects("pods", "default") == []
