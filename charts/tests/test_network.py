@@ -7,9 +7,12 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from kubernetes.client import ApiClient
 
 from charts.tests.rendering import by_kind, pod_spec, render_chart
 from charts.tests.support import ci_values
+from provisioning.backup_jobs import job_manifest
+from provisioning.tests.test_backup_jobs import backup_spec
 
 CONTROLLER = {
     "local": ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
@@ -279,3 +282,19 @@ def test_no_backup_policy_without_object_store_addresses(chart: str) -> None:
         for p in by_kind(manifests, "NetworkPolicy")
         if p["metadata"]["name"] in {"default-deny-all", "allow-dns"}
     ]
+
+
+@pytest.mark.parametrize("chart", sorted(WEB))
+def test_the_backup_jobs_pod_gets_the_database_dns_and_the_object_store_only(chart: str) -> None:
+    # The labels job_manifest really gives the pod, against the chart's real selectors.
+    engine = {"woocommerce": ("woocommerce", "mariadb", 3306), "medusa": ("medusa", "postgres", 5432)}
+    name, db, port = engine[chart]
+    job = ApiClient().sanitize_for_serialization(job_manifest(backup_spec("backup", name)))
+    pod = job["spec"]["template"]["metadata"]["labels"]
+    manifests = render_chart(chart, [ci_values(chart, "prod")], values=BACKUP_EGRESS)
+    selecting = {p["metadata"]["name"] for p in _policies_for(manifests, pod, "Egress")}
+    database = {"app.kubernetes.io/name": db, "app.kubernetes.io/instance": "demo"}
+
+    assert "web-to-internet" not in selecting
+    assert {"default-deny-all", "allow-dns", "backup-to-object-store"} <= selecting
+    assert allowed_in_namespace(manifests, pod, database, port)

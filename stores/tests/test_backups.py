@@ -115,6 +115,9 @@ def test_a_backup_runs_as_a_job_and_records_what_the_bucket_holds(
     assert kube_api.get("jobs", run["job"], medusa_store.namespace) is None  # deleted after the run
     job_env = [req for req in kube_api.requests() if req.method == "POST" and req.path.endswith("/jobs")]
     assert job_env and bucket_settings.BACKUP_S3_SECRET_KEY not in str(job_env[0].body)
+    # Out of the namespace only through the charts' backup-to-object-store policy, never the internet's.
+    assert "platform.example/backup-egress" in str(job_env[0].body)
+    assert "platform.example/internet-egress" not in str(job_env[0].body)
     assert list(StoreBackupEvent.objects.filter(backup=backup).values_list("new_status", flat=True)) == [
         "",
         BackupStatus.RUNNING,
