@@ -7,6 +7,7 @@ and a filesystem Celery broker.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -467,6 +468,29 @@ BACKUP_S3_BUCKET = env.str("BACKUP_S3_BUCKET", default="")
 BACKUP_S3_REGION = env.str("BACKUP_S3_REGION", default="us-east-1")
 BACKUP_S3_ACCESS_KEY = env.str("BACKUP_S3_ACCESS_KEY", default="")
 BACKUP_S3_SECRET_KEY = env.str("BACKUP_S3_SECRET_KEY", default="")
+# Where a backup, restore or drill Job may connect besides its database and DNS: the store charts'
+# backup-to-object-store NetworkPolicy (stores/release.py, store_backup_egress). IPv4 CIDRs, e.g.
+# "203.0.113.0/24,198.51.100.7/32". Set them: a hostname's addresses change (S3's rotate), and an
+# in-cluster object store is matched by its pods' addresses, never its Service's ClusterIP (policy
+# engines see the destination after the Service's translation). Empty: the endpoint's host is resolved
+# each time a store's values are built, with a warning in the worker's log.
+BACKUP_S3_EGRESS = env.list("BACKUP_S3_EGRESS", default=[])
+for _cidr in BACKUP_S3_EGRESS:
+    try:
+        if "/" not in _cidr:
+            raise ValueError
+        ipaddress.IPv4Network(_cidr, strict=False)
+    except ValueError:
+        raise environ.ImproperlyConfigured(
+            f"BACKUP_S3_EGRESS must list IPv4 CIDRs such as 203.0.113.0/24, not {_cidr!r}"
+        ) from None
+# The object store's TCP port as its pods listen (for an in-cluster one, the Service's targetPort).
+# 0: the endpoint URL's port, else 443 for https and 80 for http.
+BACKUP_S3_EGRESS_PORT = env.int("BACKUP_S3_EGRESS_PORT", default=0)
+if not 0 <= BACKUP_S3_EGRESS_PORT <= 65535:
+    raise environ.ImproperlyConfigured(
+        f"BACKUP_S3_EGRESS_PORT must be a TCP port (or 0 for the endpoint's), not {BACKUP_S3_EGRESS_PORT}"
+    )
 # The script the Jobs run, shipped to each store namespace as a ConfigMap.
 BACKUP_SCRIPT_PATH = env.str(
     "BACKUP_SCRIPT_PATH", default=str(BASE_DIR / "deploy" / "backup" / "store-backup.sh")

@@ -25,6 +25,8 @@ from provisioning.redaction import register_secret
 SCRIPT_CONFIGMAP = "store-backup-script"
 CREDENTIALS_SECRET = "store-backup-credentials"  # noqa: S105 - the Secret's name, not a secret
 BACKUP_COMPONENT_LABEL = "platform.example/backup"
+# Selected by the store charts' backup-to-object-store NetworkPolicy (backup.egress.cidrs and port).
+BACKUP_EGRESS_LABEL = "platform.example/backup-egress"
 RESULT_PATTERN = re.compile(r"BACKUP-RESULT (ok|failed)(?: reason=(\S+))?(.*)")
 
 
@@ -193,10 +195,11 @@ def job_manifest(spec: BackupJobSpec) -> client.V1Job:
         **spec.labels,
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         BACKUP_COMPONENT_LABEL: spec.mode,
-        # The store charts' NetworkPolicies let pods with these labels reach the database and leave
-        # the namespace (the bucket is outside it).
+        # The store charts' NetworkPolicies let pods with these labels reach the database and the
+        # object store, and nothing else (the issue: "egress only to the object store"): never
+        # internet-egress, which opens everything outside the cluster ranges.
         "platform.example/db-client": "true",
-        "platform.example/internet-egress": "true",
+        BACKUP_EGRESS_LABEL: "true",
     }
     container = client.V1Container(
         name="backup",

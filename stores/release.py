@@ -6,6 +6,10 @@ No secret is ever in the values: the chart gets only the name of the credentials
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,8 @@ from provisioning.specs import CredentialsSpec, ReleaseSpec, RoleBindingSpec, Te
 from stores.engines import CREDENTIALS_OBJECT_NAME, engine_spec
 from stores.models import PlanResources, Store
 from stores.selectors import store_primary_domain, store_routed_domains
+
+logger = logging.getLogger(__name__)
 
 
 class PlanMissesEngine(ApplicationError):
@@ -65,6 +71,8 @@ def store_helm_values(store: Store) -> dict[str, Any]:
             "acmeHttp01Solver": settings.DOMAIN_ACME_HTTP01,
         },
     }
+    # The backup Jobs leave the namespace only for the object store (charts' backup-to-object-store).
+    values["backup"] = {"egress": store_backup_egress()}
     # Suspended: the charts scale every workload to zero (volumes stay) and point the Ingress at the
     # paused-page Service, an ExternalName for the platform's own web Service (see charts' READMEs).
     values["suspended"] = bool(store.suspension_source)
@@ -78,6 +86,55 @@ def store_helm_values(store: Store) -> dict[str, Any]:
         for key, override in version.values.items():
             values[key] = override
     return values
+
+
+def store_backup_egress() -> dict[str, Any]:
+    """The object store's addresses and TCP port for the store charts' backup-to-object-store policy:
+    BACKUP_S3_EGRESS when set, else the endpoint host's IPv4 addresses resolved now; no addresses while
+    backups are off. The port is BACKUP_S3_EGRESS_PORT, else the endpoint URL's."""
+    endpoint = settings.BACKUP_S3_ENDPOINT
+    url = urllib.parse.urlsplit(endpoint)
+    try:
+        url_port = url.port
+    except ValueError:
+        url_port = None
+    port = settings.BACKUP_S3_EGRESS_PORT or url_port or (80 if url.scheme == "http" else 443)
+    if settings.BACKUP_S3_EGRESS or not endpoint:
+        return {"cidrs": list(settings.BACKUP_S3_EGRESS), "port": port}
+    # Explicit CIDRs are the predictable way (settings.py says why); resolving is the fallback for an
+    # endpoint outside the cluster whose addresses hold still, and it is loud about it: the policy pins
+    # what the worker resolves now, and a Job can reach nothing else until the store's next upgrade.
+    return {"cidrs": _resolved_cidrs(url.hostname or ""), "port": port}
+
+
+def _resolved_cidrs(host: str) -> list[str]:
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        if literal.version == 4:
+            return [f"{literal}/32"]
+        logger.error("BACKUP_S3_ENDPOINT is an IPv6 address; the store charts' policies take IPv4 only.")
+        return []
+    try:
+        infos = socket.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        logger.error(
+            "BACKUP_S3_EGRESS is empty and the backup endpoint's host %r did not resolve (%s): the "
+            "stores' backup Jobs get no way to the object store. Set BACKUP_S3_EGRESS.",
+            host,
+            exc,
+        )
+        return []
+    cidrs = sorted({f"{info[4][0]}/32" for info in infos})
+    logger.warning(
+        "BACKUP_S3_EGRESS is empty: the backup Jobs' policy allows %s, what %r resolves to now. Set "
+        "BACKUP_S3_EGRESS to the object store's ranges; resolved addresses go stale.",
+        ", ".join(cidrs),
+        host,
+    )
+    return cidrs
 
 
 def store_admin_email(store: Store) -> str:

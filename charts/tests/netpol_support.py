@@ -16,6 +16,7 @@ network path of their own (their pods carry the web pods' labels, which the web 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -103,10 +104,23 @@ def production_worker_env() -> dict[str, str]:
     return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
+# Backups on, with the "internet" host standing for the object store on 443 (its 80 stays a port the
+# backup Jobs may not use). values-prod.yaml ships backups off, so these are set here.
+OBJECT_STORE_ADDRESS = f"{Internet.prefix}.10"
+BACKUP_SETTINGS = {
+    "BACKUP_S3_ENDPOINT": f"https://{OBJECT_STORE_ADDRESS}",
+    "BACKUP_S3_EGRESS": [f"{OBJECT_STORE_ADDRESS}/32"],
+    "BACKUP_S3_EGRESS_PORT": 443,
+}
+
+
 def production_store_settings() -> dict[str, Any]:
     reader = environ.Env()
     reader.ENVIRON = production_worker_env()
-    return {name: getattr(reader, kind)(name) for name, kind in STORE_SETTINGS.items()}
+    return {
+        **{name: getattr(reader, kind)(name) for name, kind in STORE_SETTINGS.items()},
+        **BACKUP_SETTINGS,
+    }
 
 
 def release_specs(django_db_blocker: Any) -> dict[str, Any]:
@@ -383,6 +397,8 @@ def _place_probes(world: World, timeout: float = 120) -> None:
         Position("a-web", a, _template_labels(cluster, a, "deployments", "wordpress"), (8080,)),
         Position("a-db", a, _template_labels(cluster, a, "statefulsets", "mariadb"), (3306,)),
         Position("b-web", b, _template_labels(cluster, b, "deployments", "medusa"), (9000,)),
+        # A backup Job's pod, with the labels provisioning/backup_jobs.py gives it.
+        Position("a-backup", a, _backup_pod_labels(world.specs["a"]), (8000,)),
         # The ingress controller as the stores' values name it (Traefik in kube-system, as k3s runs it).
         Position("ingress", controller_namespace, controller_labels, (8000, 8443)),
         # The controller's namespace, without its labels; and its labels, in another namespace.
@@ -413,6 +429,17 @@ def _place_probes(world: World, timeout: float = 120) -> None:
         return True
 
     cluster.wait(running, timeout, "every probe pod running")
+
+
+def _backup_pod_labels(spec: Any) -> dict[str, str]:
+    from provisioning.backup_jobs import job_manifest
+    from provisioning.cluster import STORE_LABEL
+    from provisioning.tests.test_backup_jobs import backup_spec
+
+    # As stores.backups builds it for the store: its store label, the Job's own on top.
+    labels = {STORE_LABEL: spec.namespace_labels[STORE_LABEL]}
+    job = job_manifest(dataclasses.replace(backup_spec(), namespace=spec.namespace, labels=labels))
+    return dict(job.spec.template.metadata.labels)
 
 
 def _probe_pod(position: Position) -> dict[str, Any]:

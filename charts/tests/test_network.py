@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import kubernetes_validate
 import pytest
+from kubernetes.client import ApiClient
 
 from charts.tests.rendering import by_kind, pod_spec, render_chart
 from charts.tests.support import ci_values
+from provisioning.backup_jobs import job_manifest
+from provisioning.tests.test_backup_jobs import backup_spec
 
 CONTROLLER = {
     "local": ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
@@ -232,3 +236,65 @@ def test_databases_refuse_pods_without_the_client_label(chart: str) -> None:
     for workload, port in (("mariadb", 3306), ("postgres", 5432), ("redis", 6379)):
         target = {"app.kubernetes.io/name": workload, "app.kubernetes.io/instance": "demo"}
         assert not allowed_in_namespace(manifests, stranger, target, port)
+
+
+BACKUP_EGRESS = {"backup": {"egress": {"cidrs": ["10.43.12.7/32", "203.0.113.0/24"], "port": 8333}}}
+BACKUP_POD = {"platform.example/db-client": "true", "platform.example/backup-egress": "true"}
+
+
+@pytest.mark.parametrize("chart", sorted(WEB))
+def test_backup_pods_reach_only_the_object_store(chart: str) -> None:
+    manifests = render_chart(chart, [ci_values(chart, "prod")], values=BACKUP_EGRESS)
+    (policy,) = [
+        p for p in by_kind(manifests, "NetworkPolicy") if p["metadata"]["name"] == "backup-to-object-store"
+    ]
+    egress = [
+        rule
+        for p in _policies_for(manifests, BACKUP_POD, "Egress")
+        for rule in p["spec"].get("egress", [])
+        if not any(port.get("port") == 53 for port in rule.get("ports", []))
+    ]
+
+    for version in ("1.29.0", "1.35.0"):
+        kubernetes_validate.validate(policy, version, strict=True)
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"platform.example/backup-egress": "true"}}
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    # Its database (db-client) and the bucket's addresses on the bucket's port; nothing towards 0.0.0.0/0.
+    assert [rule["to"] for rule in egress if any("ipBlock" in peer for peer in rule["to"])] == [
+        [{"ipBlock": {"cidr": "10.43.12.7/32"}}, {"ipBlock": {"cidr": "203.0.113.0/24"}}]
+    ]
+    assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 8333}]
+    # allow-dns selects every pod, the backup Job's too.
+    assert any(p["metadata"]["name"] == "allow-dns" for p in _policies_for(manifests, BACKUP_POD, "Egress"))
+    # No workload of the chart carries the label: only the platform's Jobs do.
+    assert not any(labels.get("platform.example/backup-egress") for labels in _pod_labels(manifests).values())
+
+
+@pytest.mark.parametrize("chart", sorted(WEB))
+def test_no_backup_policy_without_object_store_addresses(chart: str) -> None:
+    manifests = render_chart(chart, [ci_values(chart, "prod")])
+
+    assert "backup-to-object-store" not in {
+        p["metadata"]["name"] for p in by_kind(manifests, "NetworkPolicy")
+    }
+    assert _policies_for(manifests, {"platform.example/backup-egress": "true"}, "Egress") == [
+        p
+        for p in by_kind(manifests, "NetworkPolicy")
+        if p["metadata"]["name"] in {"default-deny-all", "allow-dns"}
+    ]
+
+
+@pytest.mark.parametrize("chart", sorted(WEB))
+def test_the_backup_jobs_pod_gets_the_database_dns_and_the_object_store_only(chart: str) -> None:
+    # The labels job_manifest really gives the pod, against the chart's real selectors.
+    engine = {"woocommerce": ("woocommerce", "mariadb", 3306), "medusa": ("medusa", "postgres", 5432)}
+    name, db, port = engine[chart]
+    job = ApiClient().sanitize_for_serialization(job_manifest(backup_spec("backup", name)))
+    pod = job["spec"]["template"]["metadata"]["labels"]
+    manifests = render_chart(chart, [ci_values(chart, "prod")], values=BACKUP_EGRESS)
+    selecting = {p["metadata"]["name"] for p in _policies_for(manifests, pod, "Egress")}
+    database = {"app.kubernetes.io/name": db, "app.kubernetes.io/instance": "demo"}
+
+    assert "web-to-internet" not in selecting
+    assert {"default-deny-all", "allow-dns", "backup-to-object-store"} <= selecting
+    assert allowed_in_namespace(manifests, pod, database, port)

@@ -40,6 +40,7 @@ PLATFORM_DB = "only the platform's own pods reach its database and Redis"
 DNS = "in kube-system, stores reach DNS and nothing else"
 INGRESS = "only the ingress controller reaches a store's web pods"
 EGRESS = "store egress: the internet, on the chart's ports only"
+BACKUP = "backup Jobs: their database and the object store, nothing else"
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,18 @@ def _cases() -> tuple[Case, ...]:
         (EGRESS, "a-web", "internet:8443", d),
         (EGRESS, "b-web", "internet:8443", d),
         (EGRESS, "a-db", "internet:443", d),
+        # The "internet" host on 443 is the object store here (netpol_support.BACKUP_SETTINGS).
+        (BACKUP, "a-backup", "a.mariadb", a),
+        (BACKUP, "a-backup", "internet:443", a),
+        (BACKUP, "a-backup", "internet:80", d),
+        (BACKUP, "a-backup", "b.postgres", d),
+        (BACKUP, "a-backup", "metadata", d),
+        (BACKUP, "a-backup", "platform.postgres", d),
+        (BACKUP, "a-backup", "a-web:8080", d),
     ]
     dns = [
         Case(DNS, source, "kube-dns", ALLOWED, transport)
-        for source in ("a-web", "a-db", "b-web")
+        for source in ("a-web", "a-db", "b-web", "a-backup")
         for transport in ("dns-udp", "dns-tcp")
     ]
     return (*dns, *(Case(*row) for row in rows))
@@ -174,7 +183,8 @@ def test_every_fence_is_tested_both_ways():
             # A refusal proves a fence only where something answers: some other case reaches it.
             assert (case.target, case.transport) in reached, f"{case.id}: no case shows {case.target} answers"
     assert {fence: expected for fence, expected in fences.items()} == {
-        fence: {ALLOWED, DENIED} for fence in (ISOLATION, CLOUD, PLATFORM, PLATFORM_DB, DNS, INGRESS, EGRESS)
+        fence: {ALLOWED, DENIED}
+        for fence in (ISOLATION, CLOUD, PLATFORM, PLATFORM_DB, DNS, INGRESS, EGRESS, BACKUP)
     }
     assert len({c.id for c in CASES}) == len(CASES)
 

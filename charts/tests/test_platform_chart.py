@@ -24,6 +24,7 @@ from charts.tests.platform_support import (
     NAMESPACE,
     PLATFORM,
     PROD_DOMAIN,
+    RELEASE,
     SERVICE_ACCOUNT,
     STORE_NAMESPACE,
     VALUES_FILES,
@@ -742,6 +743,139 @@ def test_django_settings_load_from_the_rendered_environment(
     assert loaded["sa"] == "platform/platform"
     assert loaded["kubeconfig"] == ""
     assert loaded["ssl"] is (env == "prod")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Store backups (issue 20): off by default, the bucket's keys only from a Secret
+# ---------------------------------------------------------------------------------------------------
+BACKUPS = {
+    "backups": {
+        "s3": {
+            "endpoint": "https://s3.eu-central-1.amazonaws.com",
+            "bucket": "store-backups",
+            "region": "eu-central-1",
+            "existingSecret": "backup-s3",
+            "egressCIDRs": ["203.0.113.0/24", "198.51.100.0/24"],
+            "egressPort": 443,
+        },
+        "finalGraceDays": 14,
+        "manualRetentionDays": 60,
+    }
+}
+APP_DEPLOYMENTS = ("platform-web", "platform-worker", "platform-beat", "platform-watcher")
+
+
+def _render_local(values: dict[str, Any]) -> list[dict[str, Any]]:
+    return render_chart(str(PLATFORM), [VALUES_FILES["local"]], values, namespace=NAMESPACE, release=RELEASE)
+
+
+def _app_envs(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    envs = {
+        name: env_of(pod_spec(find(manifests, "Deployment", name))["containers"][0])
+        for name in APP_DEPLOYMENTS
+    }
+    [migrate] = by_kind(manifests, "Job")
+    envs["migrate"] = env_of(pod_spec(migrate)["containers"][0])
+    return envs
+
+
+def test_backups_are_off_by_default(manifests: list[dict[str, Any]]) -> None:
+    for name, environment in _app_envs(manifests).items():
+        assert not {key for key in environment if key.startswith("BACKUP_S3_")}, name
+        assert environment["BACKUP_FINAL_GRACE_DAYS"] == "30"
+        assert environment["BACKUP_MANUAL_RETENTION_DAYS"] == "30"
+
+
+def test_backups_configured_reach_every_app_pod_with_the_keys_from_the_secret() -> None:
+    manifests = _render_local(BACKUPS)
+
+    for name, environment in _app_envs(manifests).items():
+        assert environment["BACKUP_S3_ENDPOINT"] == "https://s3.eu-central-1.amazonaws.com", name
+        assert environment["BACKUP_S3_BUCKET"] == "store-backups"
+        assert environment["BACKUP_S3_REGION"] == "eu-central-1"
+        assert environment["BACKUP_S3_ACCESS_KEY"] == {
+            "secretKeyRef": {"name": "backup-s3", "key": "access-key"}
+        }
+        assert environment["BACKUP_S3_SECRET_KEY"] == {
+            "secretKeyRef": {"name": "backup-s3", "key": "secret-key"}
+        }
+        assert environment["BACKUP_S3_EGRESS"] == "203.0.113.0/24,198.51.100.0/24"
+        assert environment["BACKUP_S3_EGRESS_PORT"] == "443"
+        assert environment["BACKUP_FINAL_GRACE_DAYS"] == "14"
+        assert environment["BACKUP_MANUAL_RETENTION_DAYS"] == "60"
+
+
+def test_backup_settings_load_from_the_rendered_environment() -> None:
+    values = {"backups": {**BACKUPS["backups"], "s3": {**BACKUPS["backups"]["s3"], "egressPort": None}}}
+    container = pod_spec(find(_render_local(values), "Deployment", "platform-worker"))["containers"][0]
+    environment = {
+        **_resolved_environment(container),
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "platform_site.settings",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    probe = (
+        "import json, django; django.setup(); from django.conf import settings as s; print(json.dumps(["
+        "s.BACKUP_S3_ENDPOINT, s.BACKUP_S3_BUCKET, s.BACKUP_S3_SECRET_KEY, s.BACKUP_S3_EGRESS, "
+        "s.BACKUP_S3_EGRESS_PORT, s.BACKUP_FINAL_GRACE_DAYS]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "https://s3.eu-central-1.amazonaws.com",
+        "store-backups",
+        "dummysecretkey",
+        ["203.0.113.0/24", "198.51.100.0/24"],
+        0,  # null: the endpoint's port (stores/release.py)
+        14,
+    ]
+
+
+def test_a_backup_endpoint_without_its_secret_or_bucket_does_not_install() -> None:
+    s3 = BACKUPS["backups"]["s3"]
+    with pytest.raises(HelmTemplateError) as no_secret:
+        _render_local({"backups": {"s3": {**s3, "existingSecret": ""}}})
+    assert "backups.s3.existingSecret is required with backups.s3.endpoint" in no_secret.value.stderr
+    assert "access-key and secret-key" in no_secret.value.stderr
+    with pytest.raises(HelmTemplateError) as no_bucket:
+        _render_local({"backups": {"s3": {**s3, "bucket": " "}}})
+    assert "backups.s3.bucket is required with backups.s3.endpoint" in no_bucket.value.stderr
+
+
+@pytest.mark.parametrize(
+    ("s3", "field"),
+    [
+        pytest.param({"endpoint": "s3.example.com"}, "endpoint", id="endpoint-without-scheme"),
+        pytest.param({"egressCIDRs": ["10.0.0.300/32"]}, "egressCIDRs", id="cidr-octet"),
+        pytest.param({"egressCIDRs": ["s3.example.com"]}, "egressCIDRs", id="cidr-host"),
+        pytest.param({"egressPort": 0}, "egressPort", id="port-zero"),
+        pytest.param({"egressPort": 70000}, "egressPort", id="port-high"),
+        pytest.param({"accessKey": "AKIA"}, "accessKey", id="no-keys-in-values"),
+    ],
+)
+@pytest.mark.parametrize("helm", sorted(HELMS))
+def test_wrong_backup_values_fail_with_a_schema_message(s3: dict[str, Any], field: str, helm: str) -> None:
+    values = {"backups": {"s3": {**BACKUPS["backups"]["s3"], **s3}}}
+    with pytest.raises(HelmTemplateError) as error:
+        render_chart(
+            str(PLATFORM),
+            [VALUES_FILES["local"]],
+            values,
+            namespace=NAMESPACE,
+            release=RELEASE,
+            helm=str(HELMS[helm]),
+        )
+
+    assert "schema" in error.value.stderr
+    assert field in error.value.stderr
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -68,6 +68,22 @@ BAD_VALUES = [
     pytest.param({"ingress": {"controller": {"namespace": None}}}, "namespace", id="no-controller-namespace"),
     pytest.param({"existingSecret": ""}, "existingSecret", id="empty-secret-name"),
     pytest.param({"adminPassword": "x"}, "adminPassword", id="unknown-key"),
+    pytest.param({"network": {"clusterCIDRs": ["10.0.0.0/33"]}}, "clusterCIDRs", id="cluster-cidr-prefix"),
+    pytest.param(
+        {"backup": {"egress": {"cidrs": ["10.0.0.256/32"], "port": 443}}}, "cidrs", id="backup-cidr-octet"
+    ),
+    pytest.param(
+        {"backup": {"egress": {"cidrs": ["s3.example.com"], "port": 443}}}, "cidrs", id="backup-cidr-host"
+    ),
+    pytest.param(
+        {"backup": {"egress": {"cidrs": ["10.0.0.1/32"], "port": 0}}}, "port", id="backup-port-zero"
+    ),
+    pytest.param(
+        {"backup": {"egress": {"cidrs": ["10.0.0.1/32"], "port": 65536}}}, "port", id="backup-port-high"
+    ),
+    pytest.param(
+        {"backup": {"egress": {"cidrs": ["10.0.0.1/32"], "port": "443"}}}, "port", id="backup-port-string"
+    ),
 ]
 
 

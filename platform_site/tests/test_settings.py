@@ -91,3 +91,20 @@ def test_check_deploy_reports_nothing_with_production_environment():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_backup_egress_settings_refuse_what_no_network_policy_takes():
+    for env, needle in (
+        ({"BACKUP_S3_EGRESS": "203.0.113.0/24,s3.example.com"}, "BACKUP_S3_EGRESS"),
+        ({"BACKUP_S3_EGRESS": "10.0.0.1"}, "BACKUP_S3_EGRESS"),
+        ({"BACKUP_S3_EGRESS": "10.0.0.0/33"}, "BACKUP_S3_EGRESS"),
+        ({"BACKUP_S3_EGRESS_PORT": "70000"}, "BACKUP_S3_EGRESS_PORT"),
+    ):
+        result = _settings_in_subprocess(env, "settings.BACKUP_S3_EGRESS")
+        assert result.returncode != 0, env
+        assert "ImproperlyConfigured" in result.stderr and needle in result.stderr, env
+    result = _settings_in_subprocess(
+        {"BACKUP_S3_EGRESS": "10.43.12.7/32,203.0.113.0/24", "BACKUP_S3_EGRESS_PORT": "9000"},
+        "settings.BACKUP_S3_EGRESS, settings.BACKUP_S3_EGRESS_PORT",
+    )
+    assert result.stdout.strip() == "['10.43.12.7/32', '203.0.113.0/24'] 9000"

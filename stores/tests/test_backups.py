@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import socket
 from datetime import timedelta
 
 import pytest
@@ -32,6 +34,7 @@ from stores.backups import (
 from stores.choices import BackupKind, BackupStatus, Engine, StoreStatus
 from stores.exceptions import InvalidStoreState
 from stores.models import StoreBackup, StoreBackupEvent, StoreEvent
+from stores.release import store_backup_egress, store_helm_values
 from stores.tests.factories import StoreFactory
 from testkit.backup_jobs import JobExecutor
 
@@ -112,6 +115,9 @@ def test_a_backup_runs_as_a_job_and_records_what_the_bucket_holds(
     assert kube_api.get("jobs", run["job"], medusa_store.namespace) is None  # deleted after the run
     job_env = [req for req in kube_api.requests() if req.method == "POST" and req.path.endswith("/jobs")]
     assert job_env and bucket_settings.BACKUP_S3_SECRET_KEY not in str(job_env[0].body)
+    # Out of the namespace only through the charts' backup-to-object-store policy, never the internet's.
+    assert "platform.example/backup-egress" in str(job_env[0].body)
+    assert "platform.example/internet-egress" not in str(job_env[0].body)
     assert list(StoreBackupEvent.objects.filter(backup=backup).values_list("new_status", flat=True)) == [
         "",
         BackupStatus.RUNNING,
@@ -486,3 +492,89 @@ def test_the_final_backup_fits_inside_the_teardown_budget(bucket_settings, kube_
     backup_final_before_teardown(store_id=medusa_store.pk, access=access)
     [post] = [r for r in kube_api.requests() if r.method == "POST" and r.path.endswith("/jobs")]
     assert b'"activeDeadlineSeconds": 300' in post.body or b'"activeDeadlineSeconds":300' in post.body
+
+
+# --- The backup Jobs' egress, as the store charts get it ------------------------------------------------
+
+
+def test_configured_object_store_addresses_reach_the_store_values(settings, tenant):
+    settings.BACKUP_S3_ENDPOINT = "https://s3.example.com"
+    settings.BACKUP_S3_EGRESS = ["10.43.12.7/32", "203.0.113.0/24"]
+    settings.BACKUP_S3_EGRESS_PORT = 0
+    store = StoreFactory(tenant=tenant)
+
+    assert store_helm_values(store)["backup"] == {
+        "egress": {"cidrs": ["10.43.12.7/32", "203.0.113.0/24"], "port": 443}
+    }
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "port_setting", "port"),
+    [
+        ("https://s3.example.com", 0, 443),
+        ("http://minio.example.com", 0, 80),
+        ("http://minio.example.com:9000", 0, 9000),
+        ("https://s3.example.com:8443/", 0, 8443),
+        # An in-cluster store behind a Service on 80 whose pods listen on 9000: the pods' port counts.
+        ("http://minio.minio.svc:80", 9000, 9000),
+    ],
+)
+def test_the_port_comes_from_the_setting_else_the_endpoint(settings, endpoint, port_setting, port):
+    settings.BACKUP_S3_ENDPOINT = endpoint
+    settings.BACKUP_S3_EGRESS = ["203.0.113.0/24"]
+    settings.BACKUP_S3_EGRESS_PORT = port_setting
+
+    assert store_backup_egress() == {"cidrs": ["203.0.113.0/24"], "port": port}
+
+
+def test_backups_off_give_the_jobs_no_way_out(settings):
+    settings.BACKUP_S3_ENDPOINT = ""
+    settings.BACKUP_S3_EGRESS = []
+
+    assert store_backup_egress()["cidrs"] == []
+
+
+def test_without_addresses_the_endpoint_is_resolved_and_the_log_says_so(settings, monkeypatch, caplog):
+    settings.BACKUP_S3_ENDPOINT = "https://s3.example.com"
+    settings.BACKUP_S3_EGRESS = []
+    settings.BACKUP_S3_EGRESS_PORT = 0
+    asked = []
+
+    def getaddrinfo(host, port, family=0, type=0):
+        asked.append((host, family))
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.9", 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("198.51.100.4", 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.9", 0)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with caplog.at_level(logging.WARNING, logger="stores.release"):
+        egress = store_backup_egress()
+
+    assert egress == {"cidrs": ["198.51.100.4/32", "203.0.113.9/32"], "port": 443}
+    assert asked == [("s3.example.com", socket.AF_INET)]
+    assert "BACKUP_S3_EGRESS is empty" in caplog.text and "198.51.100.4/32" in caplog.text
+
+
+def test_an_endpoint_that_does_not_resolve_gives_no_addresses_and_an_error(settings, monkeypatch, caplog):
+    settings.BACKUP_S3_ENDPOINT = "https://nowhere.invalid"
+    settings.BACKUP_S3_EGRESS = []
+
+    def getaddrinfo(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with caplog.at_level(logging.ERROR, logger="stores.release"):
+        assert store_backup_egress()["cidrs"] == []
+
+    assert "did not resolve" in caplog.text and "Set BACKUP_S3_EGRESS" in caplog.text
+
+
+def test_an_ip_endpoint_is_its_own_address(settings, monkeypatch):
+    settings.BACKUP_S3_ENDPOINT = "http://192.0.2.10:8333"
+    settings.BACKUP_S3_EGRESS = []
+    settings.BACKUP_S3_EGRESS_PORT = 0
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("an address needs no lookup"))
+
+    assert store_backup_egress() == {"cidrs": ["192.0.2.10/32"], "port": 8333}

@@ -188,6 +188,7 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
 - name: PROVISIONING_CONCURRENCY
   value: {{ .Values.stores.provisioningConcurrency | quote }}
 {{- include "platform.emailEnv" . }}
+{{- include "platform.backupEnv" . }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- end -}}
@@ -223,6 +224,40 @@ platform_site/settings.py reads in production. Secrets come from Secrets, never 
 E-mail: SMTP in production, its password from a Secret. The console backend is refused here and by
 the settings: it would write password-reset links to the pod's log.
 */}}
+{{/* Store backups (stores/backups.py): nothing while backups.s3.endpoint is empty (backups off). The
+bucket's keys only ever come from backups.s3.existingSecret, by reference. */}}
+{{- define "platform.backupEnv" -}}
+{{- $backups := .Values.backups }}
+{{- with $backups.s3.endpoint }}
+- name: BACKUP_S3_ENDPOINT
+  value: {{ . | quote }}
+- name: BACKUP_S3_BUCKET
+  value: {{ required "backups.s3.bucket is required with backups.s3.endpoint: the bucket every store's backups go to" ($backups.s3.bucket | default "" | trim | default nil) | quote }}
+- name: BACKUP_S3_REGION
+  value: {{ $backups.s3.region | quote }}
+- name: BACKUP_S3_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "backups.s3.existingSecret is required with backups.s3.endpoint: a Secret in the release namespace with the bucket's keys under access-key and secret-key (kubectl -n <namespace> create secret generic backup-s3 --from-literal=access-key=... --from-literal=secret-key=...)" ($backups.s3.existingSecret | default "" | trim | default nil) | quote }}
+      key: access-key
+- name: BACKUP_S3_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $backups.s3.existingSecret | trim | quote }}
+      key: secret-key
+- name: BACKUP_S3_EGRESS
+  value: {{ join "," ($backups.s3.egressCIDRs | default list) | quote }}
+{{- with $backups.s3.egressPort }}
+- name: BACKUP_S3_EGRESS_PORT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+- name: BACKUP_FINAL_GRACE_DAYS
+  value: {{ $backups.finalGraceDays | quote }}
+- name: BACKUP_MANUAL_RETENTION_DAYS
+  value: {{ $backups.manualRetentionDays | quote }}
+{{- end -}}
+
 {{- define "platform.emailEnv" -}}
 {{- $email := .Values.email }}
 {{- if eq $email.backend "django.core.mail.backends.console.EmailBackend" }}
