@@ -124,7 +124,7 @@ def test_back_up_see_it_verified_restore_pause_and_resume(
     expect(visitor.get_by_role("heading", name="Walk Shop is paused")).to_be_visible()
     assert "Stocktaking" not in visitor.content()  # the reason is for the merchant, not the visitors
     page.reload()
-    expect(page.get_by_text("Stocktaking")).to_be_visible()
+    expect(page.get_by_text("Paused by the organisation: Stocktaking")).to_be_visible()
 
     page.get_by_role("button", name="Resume store").click()
     wait_for(
