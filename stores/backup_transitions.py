@@ -9,16 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
 from stores.choices import BACKUP_ALLOWED_TRANSITIONS, BackupStatus
 from stores.models import StoreBackup, StoreBackupEvent
+from stores.status_writes import status_move
 from stores.webhooks import webhooks_backup_status_changed
-
-
-def _allowed_sources(target: str) -> set[str]:
-    return {source for source, targets in BACKUP_ALLOWED_TRANSITIONS.items() if target in targets}
 
 
 def backup_transition(
@@ -33,39 +27,20 @@ def backup_transition(
 ) -> bool:
     """Move a backup to `to` if its status allows it, with `fields` set in the same UPDATE, and write
     the event row. Returns True if it moved; False when the move is invalid or a concurrent writer won."""
-    sources = _allowed_sources(to)
-    if only_from is not None:
-        sources &= {str(status) for status in only_from}
-    if not sources:
-        return False
-    values: dict[str, Any] = {
-        **(fields or {}),
-        "status": to,
-        "status_reason": reason,
-        "status_changed_at": timezone.now(),
-    }
-    with transaction.atomic():
-        old_status = (
-            StoreBackup.objects.select_for_update()
-            .filter(pk=backup_id, status__in=sources)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if old_status is None:
-            return False
-        if StoreBackup.objects.filter(pk=backup_id, status=old_status).update(**values) == 0:
-            return False
-        StoreBackupEvent.objects.create(
-            backup_id=backup_id,
-            old_status=old_status,
-            new_status=to,
-            reason=reason,
-            actor=actor if getattr(actor, "pk", None) else None,
-            actor_label=actor_label,
-        )
-        # Inside the transaction, like the store's writer: the message exists if and only if the move does.
-        webhooks_backup_status_changed(backup_id=backup_id, status=to)
-    return True
+    return status_move(
+        model=StoreBackup,
+        event_model=StoreBackupEvent,
+        owner_field="backup_id",
+        allowed=BACKUP_ALLOWED_TRANSITIONS,
+        pk=backup_id,
+        to=to,
+        reason=reason,
+        actor=actor,
+        actor_label=actor_label,
+        only_from=only_from,
+        fields=fields,
+        announce=lambda: webhooks_backup_status_changed(backup_id=backup_id, status=to),
+    )
 
 
 def backup_record_event(*, backup_id: int, reason: str, actor: Any = None, actor_label: str = "") -> None:

@@ -9,16 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
 from stores.choices import DOMAIN_ALLOWED_TRANSITIONS, DomainStatus
 from stores.models import StoreDomain, StoreDomainEvent
+from stores.status_writes import status_move
 from stores.webhooks import webhooks_domain_status_changed
-
-
-def _allowed_sources(target: str) -> set[str]:
-    return {source for source, targets in DOMAIN_ALLOWED_TRANSITIONS.items() if target in targets}
 
 
 def domain_transition(
@@ -33,43 +27,25 @@ def domain_transition(
 ) -> bool:
     """Move a domain to `to` if its status allows it, with `fields` set in the same UPDATE, and write
     the event row. Returns True if it moved; False when the move is invalid or a concurrent writer won."""
-    sources = _allowed_sources(to)
-    if only_from is not None:
-        sources &= {str(status) for status in only_from}
-    if not sources:
-        return False
-    values: dict[str, Any] = {
-        **(fields or {}),
-        "status": to,
-        "status_reason": reason,
-        "status_changed_at": timezone.now(),
-    }
+    values = dict(fields or {})
     if to == DomainStatus.REMOVED:
         # A removed domain leaves the Ingress, so it can no longer be the shop's address; clearing it
         # here also frees the store's one primary slot for a domain added later under the same name.
         values["is_primary"] = False
-    with transaction.atomic():
-        old_status = (
-            StoreDomain.objects.select_for_update()
-            .filter(pk=domain_id, status__in=sources)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if old_status is None:
-            return False
-        if StoreDomain.objects.filter(pk=domain_id, status=old_status).update(**values) == 0:
-            return False
-        StoreDomainEvent.objects.create(
-            domain_id=domain_id,
-            old_status=old_status,
-            new_status=to,
-            reason=reason,
-            actor=actor if getattr(actor, "pk", None) else None,
-            actor_label=actor_label,
-        )
-        # Inside the transaction, like the store's writer: the message exists if and only if the move does.
-        webhooks_domain_status_changed(domain_id=domain_id, status=to)
-    return True
+    return status_move(
+        model=StoreDomain,
+        event_model=StoreDomainEvent,
+        owner_field="domain_id",
+        allowed=DOMAIN_ALLOWED_TRANSITIONS,
+        pk=domain_id,
+        to=to,
+        reason=reason,
+        actor=actor,
+        actor_label=actor_label,
+        only_from=only_from,
+        fields=values,
+        announce=lambda: webhooks_domain_status_changed(domain_id=domain_id, status=to),
+    )
 
 
 def domains_release_for_store(*, store_id: int, reason: str) -> int:
