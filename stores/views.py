@@ -638,48 +638,62 @@ def store_domain_add(request: HttpRequest, name: str, *, tenant: Tenant) -> Http
     return _domains_response(request, store)
 
 
-@require_POST
-@merchant_view
-def store_domain_check(request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant) -> HttpResponse:
+def _domain_action(
+    request: HttpRequest,
+    tenant: Tenant,
+    name: str,
+    domain_id: int,
+    act: Callable[[StoreDomain], object],
+    done: Callable[[Store, StoreDomain], str] | None = None,
+) -> HttpResponse:
+    """One merchant action on one of the store's domains: 404 for another store's, the permission,
+    the service's refusal shown as a message, and the Domains section redrawn."""
     store = _store_or_404(tenant, name)
     domain = _domain_or_404(store, domain_id)
     _require(request, Action.MANAGE_DOMAINS)
     try:
-        domain_check(domain_id=domain.pk, actor=request.user)
+        act(domain)
     except ApplicationError as exc:
         messages.error(request, exc.message)
+    else:
+        if done is not None:
+            messages.success(request, done(store, domain))
     return _domains_response(request, store)
+
+
+@require_POST
+@merchant_view
+def store_domain_check(request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant) -> HttpResponse:
+    return _domain_action(
+        request, tenant, name, domain_id, lambda domain: domain_check(domain_id=domain.pk, actor=request.user)
+    )
 
 
 @require_POST
 @merchant_view
 def store_domain_remove(request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant) -> HttpResponse:
-    store = _store_or_404(tenant, name)
-    domain = _domain_or_404(store, domain_id)
-    _require(request, Action.MANAGE_DOMAINS)
-    try:
-        domain_remove(domain=domain, actor=request.user)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{domain.domain} removed.")
-    return _domains_response(request, store)
+    return _domain_action(
+        request,
+        tenant,
+        name,
+        domain_id,
+        lambda domain: domain_remove(domain=domain, actor=request.user),
+        lambda store, domain: f"{domain.domain} removed.",
+    )
 
 
 @require_POST
 @merchant_view
 def store_domain_primary(request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant) -> HttpResponse:
     """Make an active domain the store's primary."""
-    store = _store_or_404(tenant, name)
-    domain = _domain_or_404(store, domain_id)
-    _require(request, Action.MANAGE_DOMAINS)
-    try:
-        domain_set_primary(domain=domain, actor=request.user)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{domain.domain} is now the primary domain; the store is being updated.")
-    return _domains_response(request, store)
+    return _domain_action(
+        request,
+        tenant,
+        name,
+        domain_id,
+        lambda domain: domain_set_primary(domain=domain, actor=request.user),
+        lambda store, domain: f"{domain.domain} is now the primary domain; the store is being updated.",
+    )
 
 
 @require_POST
@@ -688,16 +702,14 @@ def store_domain_unset_primary(
     request: HttpRequest, name: str, domain_id: int, *, tenant: Tenant
 ) -> HttpResponse:
     """Go back to the platform address as the store's primary."""
-    store = _store_or_404(tenant, name)
-    domain = _domain_or_404(store, domain_id)
-    _require(request, Action.MANAGE_DOMAINS)
-    try:
-        domain_unset_primary(domain=domain, actor=request.user)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"The store uses {store.host} as its address again.")
-    return _domains_response(request, store)
+    return _domain_action(
+        request,
+        tenant,
+        name,
+        domain_id,
+        lambda domain: domain_unset_primary(domain=domain, actor=request.user),
+        lambda store, domain: f"The store uses {store.host} as its address again.",
+    )
 
 
 # --- Backups ----------------------------------------------------------------------------------------
