@@ -38,7 +38,11 @@ def test_the_walk_covers_every_route():
         "store-domains",
         "store-domain-check",
         "store-domain-remove",
+        "store-domain-primary",
         "store-activity",
+        "store-backups",
+        # Backups are addressed by id: the walk below takes another tenant's backup to each of them.
+        *("backup-list", "backup-detail", "backup-restore"),
         # Webhook endpoints are addressed by id; stores/tests/api/test_webhooks.py walks another
         # tenant's endpoint on each of them.
         *("webhook-list", "webhook-detail", "webhook-rotate-secret", "webhook-enable"),
@@ -82,3 +86,23 @@ def test_tenant_level_routes_never_show_another_tenants_store(api, other_tenant)
         assert "their-store" not in response.content.decode()
     assert api.get(reverse("api:store-list"), {"status": "requested"}).json()["count"] == 0
     assert Store.objects.filter(name="their-store").count() == 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_another_tenants_backup_is_404_or_405_on_every_backup_route(api, other_tenant, method):
+    from stores.models import StoreBackup
+
+    theirs = StoreFactory(tenant=other_tenant, name="their-store", ready=True)
+    backup = StoreBackup.objects.create(
+        store=theirs, tenant=other_tenant, engine=theirs.engine, kind="manual", object_key="their-backup"
+    )
+    for route in _api_routes():
+        if "pk" not in route.pattern.regex.groupindex or not route.name.startswith("backup-"):
+            continue
+        url = reverse(f"api:{route.name}", kwargs={"pk": backup.pk})
+        response = getattr(api, method)(url, {"confirm_name": theirs.name}, format="json")
+        assert response.status_code in {404, 405}, (method, url, response.status_code)
+        assert theirs.name not in response.content.decode()
+    backup.refresh_from_db()
+    assert backup.status == "requested" and not backup.events.exists()
+    assert Store.objects.get(pk=theirs.pk).status == StoreStatus.READY
