@@ -2,7 +2,8 @@
 cluster-wide, so the session's shared cluster is left without them): the apiserver validates
 Certificates against cert-manager's CRD; a real Celery worker and helm route a verified domain; the
 real cert-manager controllers (deploy/cert-manager) issue its certificate from a CA ClusterIssuer;
-the domain follows the Certificate to active; removing it removes route, Certificate and Secret."""
+the domain follows the Certificate to active, and the store page in Debian's Chromium shows it turn
+active without a reload; removing it removes route, Certificate and Secret."""
 
 from __future__ import annotations
 
@@ -24,13 +25,20 @@ from stores.domains import (
 )
 from stores.lifecycle import store_create
 from stores.models import StoreDomain
+from stores.tests.browser.conftest import browser  # noqa: F401 - the Chromium fixture, shared
+from stores.tests.browser.test_domains import TIMEOUT_MS, _signed_in_context
 from stores.tests.real_cluster.support import status_of, unique_name
 from testkit.cert_manager import ControllerProcess, ca_material, controller_binary, crd_documents
 from testkit.dns_server import dns_server
 from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.real_cluster,
+    pytest.mark.browser,
+]
 
 CERTS = "cert-manager.io/v1"
 ISSUER = "store-platform-test-ca"
@@ -99,7 +107,15 @@ def _domain(pk: int) -> StoreDomain:
 
 
 def test_a_verified_domain_is_routed_issued_and_removed(
-    fresh_cluster, tenant, owner, start_worker, settings, tmp_path, client
+    fresh_cluster,
+    tenant,
+    owner,
+    start_worker,
+    settings,
+    tmp_path,
+    client,
+    browser,  # noqa: F811 - the fixture imported above
+    live_server,
 ):
     cluster = fresh_cluster
     binary = controller_binary()
@@ -165,8 +181,18 @@ def test_a_verified_domain_is_routed_issued_and_removed(
         assert sans.get_values_for_type(x509.DNSName) == ["shop.example.com"]
         assert issued.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == CA_NAME
 
+        # The merchant watches the store page while the periodic pass reads the issued Certificate.
+        page = _signed_in_context(browser, live_server, owner).new_page()
+        page.goto(f"/stores/{store.name}/")
+        selector = '#store-domains [data-domain="shop.example.com"][data-status="{}"]'
+        page.locator(selector.format("issuing")).wait_for(timeout=TIMEOUT_MS)
+
         access = access_for(cluster, HELM_BINARIES["helm4"], tmp_path / "helm")
         assert domains_follow_certificates(store_id=store.pk, access=access) == 1
+        on_page = page.locator(selector.format("active"))
+        on_page.wait_for(timeout=TIMEOUT_MS)
+        assert "Certificate valid until" in on_page.inner_text()
+        assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
         active = _domain(domain.pk)
         assert active.status == DomainStatus.ACTIVE
         assert active.certificate_not_after == issued.not_valid_after_utc
