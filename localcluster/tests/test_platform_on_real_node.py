@@ -211,6 +211,16 @@ def test_woocommerce_runs_until_the_missing_wp_cli_then_fails_cleanly(platform, 
     assert {"mariadb", "wordpress"} <= ready, [(r.name, r.phase) for r in records]
     [setup] = [r for r in records if "wp-setup" in r.containers]
     assert setup.containers["wp-setup"].exit_code == 78
+    # The merchant's activity view reads that log from the real kubelet, through the web pod's own
+    # least-privilege account (pods/log in store namespaces only), and lists the pod on the real node.
+    status, activity = platform.api(
+        "GET", f"/stores/{name}/activity/?pod={setup.name}&container=wp-setup&lines=50", token
+    )
+    assert status == 200, activity
+    [log] = [entry for entry in activity["logs"] if entry["container"] == "wp-setup"]
+    assert log["error"] == "" and "wp-cli" in log["text"], log
+    [listed] = [pod for pod in activity["pods"] if pod["name"] == setup.name]
+    assert listed["node"] == "real-node-1"
     figures.add(f"WooCommerce store: API request -> failed (the setup Job's reason) {failed_after:.0f} s:")
     for line in report(records):
         figures.add(line)
