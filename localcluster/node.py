@@ -693,6 +693,14 @@ imports = []
             shutil.rmtree(path, ignore_errors=True)
         self.opened_volumes.clear()
 
+    def remove_runtime_state(self) -> None:
+        """Delete what the node's runtime wrote (containerd's image content and snapshots, the
+        kubelet's pod directories, CNI state, pod logs) after `stop()`, keeping `logs/` for a
+        failure's post-mortem. A test run starts several nodes, each importing every image again,
+        and a run that kept them all once filled a CI machine's disk."""
+        for bulky in ("containerd", "kubelet", "cni", "pod-logs"):
+            shutil.rmtree(self.work_dir / bulky, ignore_errors=True)
+
     def remove(self) -> None:
         """Stop, remove the network namespace, the volumes and the work directory."""
         self.stop()
@@ -747,6 +755,7 @@ def real_node_cluster(
         cluster.stop()
         node.remove_network()
         node.remove_volumes()
+        node.remove_runtime_state()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

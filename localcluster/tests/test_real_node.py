@@ -9,6 +9,7 @@ Without them the module is skipped with what is missing; with CI=true that is a 
 
 from __future__ import annotations
 
+import subprocess
 import time
 import urllib.error
 from collections.abc import Iterator
@@ -231,3 +232,48 @@ def test_a_redis_pod_under_restricted_serves_another_pod_through_a_service_by_dn
     # Their containers stopped on the node too, not only left the API (the kubelet's garbage collector
     # removes the stopped ones later, on its own clock).
     assert f"docker.io/library/{REDIS_IMAGE}" not in node.running_images()
+
+
+def _mounts_under(directory: Path) -> list[str]:
+    prefix = str(directory.resolve()) + "/"
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [line.split()[4] for line in lines if line.split()[4].startswith(prefix)]
+
+
+def _size_on_disk(directory: Path) -> int:
+    # du -x: the disk the directory is on, not the overlay and tmpfs mounts inside it.
+    usage = subprocess.run(["du", "-sxb", str(directory)], capture_output=True, text=True, timeout=60)
+    return int(usage.stdout.split()[0])
+
+
+def test_leaving_the_node_with_a_pod_running_unmounts_everything_and_keeps_only_its_logs(tmp_path):
+    # A test run starts several nodes; each imports every image into its own containerd. One run that
+    # left them behind filled a CI machine's disk, so a node must take its runtime state with it, even
+    # when a pod (sandbox, overlay rootfs, volume tmpfs, pinned network namespace) still runs.
+    with node_cluster_or_skip(tmp_path, (REDIS_IMAGE,), helm=False) as (cluster, node):
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": NAMESPACE,
+                    "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+                },
+            }
+        )
+        cluster.wait(
+            lambda: cluster.get("serviceaccounts", "default", NAMESPACE), 30, "the default ServiceAccount"
+        )
+        cluster.request("POST", f"/api/v1/namespaces/{NAMESPACE}/pods", _redis_pod())
+        _wait(lambda: _pod_ready(cluster, "redis"), 90, "the redis pod Ready")
+        running_size = _size_on_disk(node.work_dir)
+        assert _mounts_under(node.work_dir), "a running pod has mounts under the node's directory"
+    assert _mounts_under(tmp_path) == []
+    for bulky in ("containerd", "kubelet", "cni", "pod-logs"):
+        assert not (node.work_dir / bulky).exists(), bulky
+    assert (node.logs / "kubelet.log").is_file()
+    left = _size_on_disk(tmp_path)
+    print(
+        f"\nnode directory with a pod running: {running_size / 2**20:.0f} MiB; left after it: {left / 2**20:.1f} MiB"
+    )
+    assert left < running_size / 4
