@@ -20,6 +20,7 @@ BENCHMARKS = (
     "api_burst",
     "fleet_reconcile",
     "double_scaling",
+    "fleet_throughput",
 )
 
 
@@ -36,6 +37,12 @@ def main() -> None:
         "--targets",
         default="double,real",
         help="Kubernetes APIs for the overhead and concurrency benchmarks, side by side in one run",
+    )
+    parser.add_argument(
+        "--fleet-stores", type=int, default=1000, help="stores provisioned by the fleet throughput benchmark"
+    )
+    parser.add_argument(
+        "--fleet-clusters", default="1,3", help="cluster counts the fleet throughput benchmark compares"
     )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -63,6 +70,7 @@ def main() -> None:
         concurrency,
         double_scaling,
         fleet_reconcile,
+        fleet_throughput,
         list_scaling,
         provision_overhead,
         redaction,
@@ -104,6 +112,19 @@ def main() -> None:
                 print(f"fleet_reconcile skipped: {missing}")
                 continue
             runs.append((name, fleet_reconcile.run))
+        elif name == "fleet_throughput":
+            if missing:
+                print(f"fleet_throughput skipped: {missing}")
+                continue
+            counts = tuple(int(count) for count in args.fleet_clusters.split(","))
+            runs.append(
+                (
+                    name,
+                    lambda counts=counts: fleet_throughput.run(
+                        stores=args.fleet_stores, cluster_counts=counts
+                    ),
+                )
+            )
         else:
             runs.append((name, lambda: list_scaling.run(tuple(int(size) for size in args.sizes.split(",")))))
     for label, benchmark in runs:

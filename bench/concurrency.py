@@ -18,7 +18,7 @@ from stores.choices import StoreStatus
 from stores.models import Store
 
 
-def _helm_processes(root_pid: int) -> int:
+def helm_processes(root_pid: int) -> int:
     """helm installs running below the benchmark's worker (other helm processes do not count)."""
     out = subprocess.run(
         ["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=False
@@ -45,7 +45,7 @@ def run(stores: int = 50, workers: int = 4, helm_limit: int = 4, target: str = "
     def sample() -> None:
         nonlocal peak
         while sampling:
-            peak = max(peak, _helm_processes(worker.process.pid))
+            peak = max(peak, helm_processes(worker.process.pid))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
