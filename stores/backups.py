@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 RUN_BACKUP_TASK = "stores.tasks.run_backup"
 RUN_RESTORE_TASK = "stores.tasks.run_restore"
+# The restore task's safety backup id for a store created from a backup: there is none to take.
+NO_SAFETY_BACKUP = 0
 # On a drill namespace instead of the store label: the watcher and the drift checks follow stores.
 DRILL_LABEL = "platform.example/backup-drill"
 
@@ -404,12 +406,7 @@ def backup_restore(
     if target.tenant_id != backup.tenant_id:
         # Interfaces scope both to the caller's tenant already; this is the service's own guard.
         raise RestoreRefused("A backup can only be restored into a store of the same tenant.")
-    if backup.status not in BACKUP_RESTORABLE_STATUSES:
-        raise RestoreRefused(
-            f"This backup is {backup.get_status_display().lower()}; only a completed backup can be restored."
-        )
-    if backup.expires_at is not None and backup.expires_at <= timezone.now():
-        raise RestoreRefused("This backup has expired.")
+    backup_restorable_require(backup)
     if target.engine != backup.engine:
         raise RestoreRefused(f"A {backup.engine} backup cannot be restored into a {target.engine} store.")
     if not store_transition(
@@ -442,27 +439,61 @@ def backup_restore(
     return safety
 
 
+def backup_restorable_require(backup: StoreBackup) -> None:
+    """Raise RestoreRefused unless `backup` can be loaded now (completed or verified, not expired)."""
+    if backup.status not in BACKUP_RESTORABLE_STATUSES:
+        raise RestoreRefused(
+            f"This backup is {backup.get_status_display().lower()}; only a completed backup can be restored."
+        )
+    if backup.expires_at is not None and backup.expires_at <= timezone.now():
+        raise RestoreRefused("This backup has expired.")
+
+
+def backup_restore_after_provision(*, store_id: int) -> bool:
+    """In the transaction that moves a store to ready after a provision: a store created from a
+    backup (Store.restore_from) goes on to `restoring` and the backup is loaded, without a safety
+    backup (a new store holds nothing to keep). False when there is nothing to load."""
+    backup_id = Store.objects.filter(pk=store_id).values_list("restore_from_id", flat=True).first()
+    if backup_id is None or not Store.objects.filter(pk=store_id, restore_from_id=backup_id).update(
+        restore_from=None
+    ):
+        return False
+    backup = StoreBackup.objects.get(pk=backup_id)
+    if not store_transition(
+        store_id=store_id,
+        to=StoreStatus.RESTORING,
+        reason=f"Loading the backup of {backup.created_at:%Y-%m-%d %H:%M} UTC into the new store.",
+        actor_label="worker",
+        only_from=[StoreStatus.READY],
+    ):
+        return False
+    transaction.on_commit(lambda: _dispatch(RUN_RESTORE_TASK, backup_id, store_id, NO_SAFETY_BACKUP))
+    return True
+
+
 def restore_execute(
     *, backup_id: int, store_id: int, safety_id: int, access: ClusterAccess | None = None
 ) -> str:
-    """The worker's half of a restore: the safety backup, then the restore Job; the store ends ready
-    (loaded, or untouched when the safety backup failed) or failed with the reason. Returns the
-    store's status."""
+    """The worker's half of a restore: the safety backup (none for a store created from the backup:
+    safety_id NO_SAFETY_BACKUP), then the restore Job; the store ends ready (loaded, or untouched when
+    the safety backup failed) or failed with the reason. Returns the store's status."""
     store = Store.objects.select_related("cluster").get(pk=store_id)
     if store.status != StoreStatus.RESTORING:
         return store.status  # a duplicate delivery after the restore ended
-    safety = backup_execute(backup_id=safety_id, access=access)
-    if safety.status == BackupStatus.RUNNING:
-        return store.status  # another worker runs it; it finishes the restore
-    if safety.status != BackupStatus.COMPLETED:
-        store_transition(
-            store_id=store_id,
-            to=StoreStatus.READY,
-            reason=f"Restore not started: the safety backup failed ({safety.failure_reason}). Nothing was changed.",
-            actor_label="worker",
-            only_from=[StoreStatus.RESTORING],
-        )
-        return StoreStatus.READY
+    if safety_id != NO_SAFETY_BACKUP:
+        safety = backup_execute(backup_id=safety_id, access=access)
+        if safety.status == BackupStatus.RUNNING:
+            return store.status  # another worker runs it; it finishes the restore
+        if safety.status != BackupStatus.COMPLETED:
+            store_transition(
+                store_id=store_id,
+                to=StoreStatus.READY,
+                reason=f"Restore not started: the safety backup failed ({safety.failure_reason}). "
+                "Nothing was changed.",
+                actor_label="worker",
+                only_from=[StoreStatus.RESTORING],
+            )
+            return StoreStatus.READY
     backup = StoreBackup.objects.get(pk=backup_id)
     access = access or ClusterAccess.for_cluster(store.cluster)
     outcome = _run_job(
@@ -484,10 +515,15 @@ def restore_execute(
     backup_record_event(
         backup_id=backup_id, reason=f"Restore into {store.name} failed: {reason}", actor_label="worker"
     )
+    before = (
+        f"The safety backup #{safety_id} holds the data from before."
+        if safety_id != NO_SAFETY_BACKUP
+        else "The store was created for this restore and held no data of its own."
+    )
     store_transition(
         store_id=store_id,
         to=StoreStatus.FAILED,
-        reason=f"The restore failed: {reason} The safety backup #{safety_id} holds the data from before.",
+        reason=f"The restore failed: {reason} {before}",
         actor_label="worker",
         only_from=[StoreStatus.RESTORING],
     )
@@ -591,8 +627,8 @@ def backups_reap_stuck(*, now: datetime | None = None) -> int:
         reaped += store_transition(
             store_id=store_id,
             to=StoreStatus.FAILED,
-            reason="The restore did not finish (its worker stopped). The safety backup holds the data "
-            "from before; restore it or retry.",
+            reason="The restore did not finish (its worker stopped). The safety backup, if one was "
+            "taken, holds the data from before; restore it or retry.",
             actor_label="reaper",
             only_from=[StoreStatus.RESTORING],
         )

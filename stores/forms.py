@@ -141,6 +141,19 @@ class BackupRestoreForm(forms.Form):
         )
 
 
+class BackupNewStoreForm(forms.Form):
+    """Create a store from a backup: only parsed here; stores.lifecycle.store_create_from_backup
+    judges the name and the backup, with the same words as the API."""
+
+    name = forms.CharField(label="New store's name", max_length=63, strip=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs.update(
+            {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        )
+
+
 class DomainAddForm(forms.Form):
     # Only parsed here: stores.domains.domain_normalize judges it, with the same words as the API.
     domain = forms.CharField(

@@ -37,7 +37,14 @@ from provisioning.services import (
     provisioning_runs_cancel_queued,
     worker_identity,
 )
-from stores.backups import backup_final_before_teardown
+from stores.backup_transitions import backup_record_event
+from stores.backups import (
+    RestoreRefused,
+    backup_final_before_teardown,
+    backup_restorable_require,
+    backup_restore_after_provision,
+    bucket_credentials,
+)
 from stores.choices import STORE_RUNNING_STATUSES, BackupStatus, Engine, StoreEventKind, StoreStatus
 from stores.domain_transitions import domains_release_for_store
 from stores.exceptions import (
@@ -48,7 +55,7 @@ from stores.exceptions import (
     StoreNameTaken,
 )
 from stores.launch_guards import email_verification_require, platform_capacity_require
-from stores.models import Store, Tenant
+from stores.models import Store, StoreBackup, Tenant
 from stores.placement import store_place
 from stores.release import PlanMissesEngine, release_spec_for, teardown_spec_for
 from stores.selectors import tenant_live_store_count
@@ -136,6 +143,37 @@ def store_create(*, tenant: Tenant, name: Any, engine: Any, actor: Any = None) -
             store_id=store.pk, kind=RunKind.PROVISION, cluster_id=cluster.pk, requested_by=actor
         )
     return store, True
+
+
+def store_create_from_backup(*, backup: StoreBackup, name: Any, actor: Any = None) -> Store:
+    """A new store of the backup's tenant and engine that starts with the backup's data: provisioned
+    like any store, then `restoring` while the backup loads, then ready. The way back for a deleted
+    store's final backup. Refused (nothing written) for a backup that cannot be loaded or a name
+    already in use."""
+    bucket_credentials()
+    backup_restorable_require(backup)
+    with transaction.atomic():
+        store, created = store_create(tenant=backup.tenant, name=name, engine=backup.engine, actor=actor)
+        if not created:
+            raise RestoreRefused(
+                f"A store named {store.name} already exists; choose a new name, or restore into that store "
+                "from its own page."
+            )
+        Store.objects.filter(pk=store.pk).update(restore_from=backup)
+        taken = f"{backup.created_at:%Y-%m-%d %H:%M} UTC"
+        store_record_event(
+            store_id=store.pk,
+            kind=StoreEventKind.STEP,
+            step="restore-pending",
+            reason=f"Starts with the backup of {backup.store.name} taken {taken}, loaded once it is provisioned.",
+            actor=store.created_by,
+        )
+        backup_record_event(
+            backup_id=backup.pk,
+            reason=f"A new store {store.name} was created from this backup; it loads once provisioned.",
+            actor=actor,
+        )
+    return store
 
 
 def _live_store_named(name: str) -> Store | None:
@@ -363,6 +401,8 @@ def _settle(
                 only_from=[from_status],
             )
             provisioning_run_finish(run_id=run.pk, succeeded=True, helm_seconds=recorder.helm_seconds)
+            if moved and succeeded_status == StoreStatus.READY:
+                backup_restore_after_provision(store_id=run.store_id)
         return moved
 
     if not with_database_retry(finish):

@@ -28,6 +28,11 @@ urlpatterns = [
         views.store_backup_restore,
         name="backup_restore",
     ),
+    path(
+        "stores/<str:name>/backups/<int:backup_id>/new-store/",
+        views.store_backup_new_store,
+        name="backup_new_store",
+    ),
     path("stores/<str:name>/domains/add/", views.store_domain_add, name="domain_add"),
     path("stores/<str:name>/domains/<int:domain_id>/check/", views.store_domain_check, name="domain_check"),
     path(

@@ -39,6 +39,7 @@ from stores.domains import (
 )
 from stores.engines import ENGINE_CATALOGUE, engine_spec
 from stores.forms import (
+    BackupNewStoreForm,
     BackupRestoreForm,
     DeleteStoreForm,
     DomainAddForm,
@@ -53,7 +54,13 @@ from stores.launch_guards import (
     email_verification_pending,
     email_verification_start,
 )
-from stores.lifecycle import store_create, store_create_check, store_request_teardown, store_retry
+from stores.lifecycle import (
+    store_create,
+    store_create_check,
+    store_create_from_backup,
+    store_request_teardown,
+    store_retry,
+)
 from stores.models import Plan, PlanResources, Store, StoreDomain, Tenant
 from stores.permissions import Action, TenantAccess, access_for_user
 from stores.presentation import (
@@ -765,6 +772,33 @@ def store_backup_restore(request: HttpRequest, name: str, backup_id: int, *, ten
         return redirect("stores:detail", name=store.name)
     messages.success(request, f"Restore into {target.name} started: a safety backup is taken first.")
     return redirect("stores:detail", name=target.name)
+
+
+@require_POST
+@merchant_view
+def store_backup_new_store(
+    request: HttpRequest, name: str, backup_id: int, *, tenant: Tenant
+) -> HttpResponse:
+    """A new store that starts with this backup's data (e.g. a deleted store's final backup)."""
+    store = _store_or_404(tenant, name)
+    backup = backups_for_store(store=store).filter(pk=backup_id).first()
+    if backup is None:
+        raise Http404("No such backup.")
+    _require(request, Action.LAUNCH)
+    _require(request, Action.MANAGE_BACKUPS)
+    form = BackupNewStoreForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the new store a name.")
+        return redirect("stores:detail", name=store.name)
+    try:
+        created = store_create_from_backup(backup=backup, name=form.cleaned_data["name"], actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("stores:detail", name=store.name)
+    messages.success(
+        request, f"{created.name} is being launched; the backup is loaded into it once it is provisioned."
+    )
+    return redirect("stores:detail", name=created.name)
 
 
 # --- Webhooks ---------------------------------------------------------------------------------------

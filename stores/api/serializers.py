@@ -379,6 +379,15 @@ class StoreBackupSerializer(serializers.ModelSerializer):
         return backup.status == BackupStatus.VERIFIED
 
 
+class BackupRestoreIntoNewStoreSerializer(StrictInputSerializer):
+    """A new store that starts with the backup's data; its engine is the backup's."""
+
+    name = StoreNameField(
+        trim_whitespace=False,
+        help_text="The new store's name: lowercase letters, digits and hyphens, 3-57 characters.",
+    )
+
+
 class BackupRestoreSerializer(serializers.Serializer):
     """A restore command: into the backup's own store unless `target_store` names another store of
     the organisation; `confirm_name` must repeat the target's name (its data is replaced)."""

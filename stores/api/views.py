@@ -27,6 +27,7 @@ from stores.api.idempotency import IDEMPOTENCY_HEADER, KEY_MAX_LENGTH, respond_i
 from stores.api.serializers import (
     ActivityQuerySerializer,
     ActivitySerializer,
+    BackupRestoreIntoNewStoreSerializer,
     BackupRestoreSerializer,
     CredentialsSerializer,
     ErrorSerializer,
@@ -44,7 +45,7 @@ from stores.backups import backup_request, backup_restore
 from stores.choices import StoreStatus, SuspensionSource
 from stores.credentials import store_credentials_reveal
 from stores.domains import domain_add, domain_check, domain_remove, domain_set_primary, domain_unset_primary
-from stores.lifecycle import store_create, store_request_teardown, store_retry
+from stores.lifecycle import store_create, store_create_from_backup, store_request_teardown, store_retry
 from stores.models import Store, StoreBackup, StoreDomain, Tenant
 from stores.permissions import Action, TenantAccess, access_for_user, access_require
 from stores.selectors import (
@@ -594,6 +595,44 @@ class BackupViewSet(
             actor=request.user,
         )
         return Response(StoreBackupSerializer(safety).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Create a store from a backup",
+        description="A new store of the organisation, of the backup's engine, that starts with the "
+        "backup's data (the way back for a deleted store's final backup): provisioned like any store, "
+        "then `restoring` while the backup loads, then `ready` (202, with the new store).",
+        request=BackupRestoreIntoNewStoreSerializer,
+        responses={
+            202: OpenApiResponse(StoreSerializer, "Accepted: the new store and its queued run."),
+            400: _error("The name is not valid.", examples.INVALID_NAME),
+            409: _error(
+                "The name is in use, the plan's store limit is reached, or the backup cannot be loaded "
+                "(not completed, expired, or backups are off).",
+                examples.INVALID_STATE,
+            ),
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="restore-into-new-store",
+        serializer_class=BackupRestoreIntoNewStoreSerializer,
+    )
+    def restore_into_new_store(self, request: Request, pk: str) -> Response:
+        backup = self.get_object()
+        self.require(Action.LAUNCH)
+        self.require(Action.MANAGE_BACKUPS)
+        payload = BackupRestoreIntoNewStoreSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        created = store_create_from_backup(
+            backup=backup, name=payload.validated_data["name"], actor=request.user
+        )
+        store = store_get_for_tenant(tenant=self.get_tenant(), name=created.name)
+        data = StoreSerializer(store, context=self.get_serializer_context()).data
+        # str(): the serializer returns a Hyperlink (a str subclass), which WSGI servers refuse in headers.
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": str(data["url"])})
 
 
 class PlanView(TenantScopedMixin, APIView):

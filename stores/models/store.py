@@ -48,6 +48,11 @@ class Store(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # A store created from a backup (stores.lifecycle.store_create_from_backup): the backup its first
+    # successful provision loads; cleared in the transaction that starts that restore.
+    restore_from = models.ForeignKey(
+        "stores.StoreBackup", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

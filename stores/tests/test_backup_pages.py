@@ -12,7 +12,7 @@ from django.urls import reverse
 from stores.backup_transitions import backup_transition
 from stores.backups import backup_request
 from stores.choices import BackupKind, BackupStatus, MembershipRole, StoreStatus
-from stores.models import StoreBackup
+from stores.models import Store, StoreBackup
 from stores.tests.factories import MembershipFactory, StoreFactory
 from stores.transitions import store_transition
 
@@ -111,6 +111,29 @@ def test_a_deleted_stores_final_backup_is_listed_and_restores_into_another_store
     assert new.status == StoreStatus.RESTORING
 
 
+def test_a_final_backup_launches_a_new_store_that_loads_it(signed_in, store, tenant):
+    backup = _verified(store)
+    StoreBackup.objects.filter(pk=backup.pk).update(kind=BackupKind.FINAL)
+    store_transition(store_id=store.pk, to=StoreStatus.DELETING)
+    store_transition(store_id=store.pk, to=StoreStatus.DELETED)
+    page = _text(signed_in.get(reverse("stores:detail", args=[store.name])))
+    assert "Restore into a new store" in page
+    url = reverse("stores:backup_new_store", args=[store.name, backup.pk])
+
+    response = signed_in.post(url, {"name": "coffee-reborn"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("stores:detail", args=["coffee-reborn"])
+    assert "the backup is loaded into it once it is provisioned" in _text(response)
+    new = Store.objects.get(name="coffee-reborn")
+    assert (new.status, new.restore_from_id, new.tenant_id) == (StoreStatus.REQUESTED, backup.pk, tenant.pk)
+    # The store page's timeline says what it starts with.
+    assert "Starts with the backup of coffee" in _text(response)
+    taken = signed_in.post(url, {"name": "coffee-reborn"}, follow=True)
+    assert "A store named coffee-reborn already exists" in _text(taken)
+    invalid = signed_in.post(url, {"name": "Bad Name!"}, follow=True)
+    assert Store.objects.filter(tenant=tenant).count() == 2, _text(invalid)
+
+
 def test_members_see_backups_but_cannot_back_up_or_restore(client, store, tenant):
     backup = _verified(store)
     client.force_login(MembershipFactory(tenant=tenant, role=MembershipRole.MEMBER).user)
@@ -120,6 +143,12 @@ def test_members_see_backups_but_cannot_back_up_or_restore(client, store, tenant
     assert (
         client.post(
             reverse("stores:backup_restore", args=[store.name, backup.pk]), {"confirm_name": "coffee"}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            reverse("stores:backup_new_store", args=[store.name, backup.pk]), {"name": "m-s"}
         ).status_code
         == 403
     )

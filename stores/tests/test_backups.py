@@ -33,7 +33,7 @@ from stores.backups import (
 )
 from stores.choices import BackupKind, BackupStatus, Engine, StoreStatus
 from stores.exceptions import InvalidStoreState
-from stores.models import StoreBackup, StoreBackupEvent, StoreEvent
+from stores.models import Store, StoreBackup, StoreBackupEvent, StoreEvent
 from stores.release import store_backup_egress, store_helm_values
 from stores.tests.factories import StoreFactory
 from testkit.backup_jobs import JobExecutor
@@ -385,6 +385,78 @@ def test_deleting_a_store_keeps_a_final_backup_restorable_into_a_new_store(
             == "ready"
         )
     assert pg_database.sql('SELECT COUNT(*) FROM "order"').strip() == "12"
+
+
+def test_a_new_store_created_from_a_final_backup_is_provisioned_then_loaded_without_a_safety_backup(
+    bucket_settings, kube_api, access, drill_access, medusa_store, pg_database, tenant, owner,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from stores.backups import NO_SAFETY_BACKUP, backup_final_before_teardown
+    from stores.lifecycle import store_create_from_backup, store_request_teardown, store_run_execute
+
+    pg_database.sql('CREATE TABLE "order" (id int); INSERT INTO "order" SELECT generate_series(1, 7);')
+    store_request_teardown(store=medusa_store)
+    with JobExecutor(kube_api, overrides=_pg_overrides(pg_database)):
+        final = backup_final_before_teardown(store_id=medusa_store.pk, access=access)
+    assert final is not None and final.status == BackupStatus.COMPLETED, final and final.failure_reason
+    pg_database.sql('DROP TABLE "order";')  # the namespace (and its database) went with the store
+
+    reborn = store_create_from_backup(backup=final, name="reborn-shop", actor=owner)
+    assert (reborn.status, reborn.engine, reborn.tenant_id) == (
+        StoreStatus.REQUESTED,
+        Engine.MEDUSA,
+        tenant.pk,
+    )
+    assert Store.objects.get(pk=reborn.pk).restore_from_id == final.pk
+    assert reborn.events.filter(step="restore-pending").exists()
+
+    # Its first provision (real helm against the API double) lands ready and, in the same
+    # transaction, moves on to restoring with the restore queued: no safety backup of an empty store.
+    with django_capture_on_commit_callbacks() as callbacks:
+        store_run_execute(run_id=reborn.runs.get().pk, access=drill_access)
+    reborn.refresh_from_db()
+    assert reborn.status == StoreStatus.RESTORING and reborn.restore_from_id is None
+    assert list(reborn.events.filter(kind="transition").values_list("new_status", flat=True))[-2:] == [
+        "ready",
+        "restoring",
+    ]
+    assert callbacks  # the dispatch of stores.tasks.run_restore
+    assert not StoreBackup.objects.filter(store=reborn).exists()
+
+    with JobExecutor(kube_api, overrides=_pg_overrides(pg_database)):
+        status = restore_execute(
+            backup_id=final.pk, store_id=reborn.pk, safety_id=NO_SAFETY_BACKUP, access=access
+        )
+    assert status == StoreStatus.READY
+    assert pg_database.sql('SELECT COUNT(*) FROM "order"').strip() == "7"
+    assert Store.objects.get(pk=reborn.pk).status_reason.startswith("Restored from the backup of")
+    # A later install of the store (an upgrade, a re-provision) loads nothing again.
+    from stores.backups import backup_restore_after_provision
+
+    assert backup_restore_after_provision(store_id=reborn.pk) is False
+
+
+def test_a_store_from_a_backup_is_refused_for_a_taken_name_or_an_unloadable_backup(
+    bucket_settings, tenant, medusa_store
+):
+    from stores.lifecycle import store_create_from_backup
+
+    backup = StoreBackup.objects.create(
+        store=medusa_store, tenant=tenant, engine=Engine.MEDUSA, kind=BackupKind.MANUAL,
+        status=BackupStatus.VERIFIED, object_key="k",
+    )  # fmt: skip
+    stores_before = Store.objects.count()
+    with pytest.raises(RestoreRefused, match=f"A store named {medusa_store.name} already exists"):
+        store_create_from_backup(backup=backup, name=medusa_store.name)
+    backup.expires_at = timezone.now() - timedelta(minutes=1)
+    backup.save()
+    with pytest.raises(RestoreRefused, match="expired"):
+        store_create_from_backup(backup=backup, name="fresh-name")
+    backup.expires_at, backup.status = None, BackupStatus.FAILED
+    backup.save()
+    with pytest.raises(RestoreRefused, match="only a completed backup"):
+        store_create_from_backup(backup=backup, name="fresh-name")
+    assert Store.objects.count() == stores_before
 
 
 def test_a_store_that_never_ran_gets_no_final_backup(bucket_settings, access, tenant):

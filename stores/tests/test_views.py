@@ -579,6 +579,8 @@ def test_every_store_url_of_another_tenant_is_a_404(client, tenant, other_owner)
             assert client.post(url).status_code == 404, url
         url = reverse("stores:backup_restore", args=[name, 1])
         assert client.post(url, {"confirm_name": name}).status_code == 404, url
+        url = reverse("stores:backup_new_store", args=[name, 1])
+        assert client.post(url, {"name": "taken-from-them"}).status_code == 404, url
     assert Store.objects.get(pk=store.pk).status == StoreStatus.READY
     assert Store.objects.get(pk=failed.pk).status == StoreStatus.FAILED
     assert not StoreEvent.objects.filter(kind=StoreEventKind.AUDIT).exists()
@@ -602,7 +604,7 @@ def test_every_customer_url_is_walked_by_the_isolation_test():
         "domain_primary",
         "domain_unset_primary",
     }
-    walked |= {"backup_create", "backup_restore"}
+    walked |= {"backup_create", "backup_restore", "backup_new_store"}
     # An endpoint is addressed by id, not store name: test_webhook_pages walks another tenant's.
     walked_by_id = {"webhook"}
     tenant_free = {

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from stores.backup_transitions import backup_transition
 from stores.backups import backup_request
 from stores.choices import BackupKind, BackupStatus, Engine, MembershipRole, StoreStatus
-from stores.models import StoreBackup
+from stores.models import Store, StoreBackup
 from stores.tests.factories import MembershipFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +105,38 @@ def test_a_deleted_stores_final_backup_restores_into_a_new_store(api, store, ten
     assert cross.status_code == 409 and "cannot be restored into" in cross.json()["error"]["message"]
 
 
+def test_a_final_backup_becomes_a_new_store_that_loads_it_once_provisioned(api, store, tenant):
+    final = completed(store)
+    StoreBackup.objects.filter(pk=final.pk).update(kind=BackupKind.FINAL)
+    url = f"/api/v1/backups/{final.pk}/restore-into-new-store/"
+
+    response = api.post(url, {"name": "coffee-again"}, format="json")
+
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["name"], body["engine"], body["status"]) == ("coffee-again", "woocommerce", "requested")
+    assert body["latest_run"]["kind"] == "provision" and response["Location"] == body["url"]
+    new = Store.objects.get(name="coffee-again")
+    assert new.tenant == tenant and new.restore_from_id == final.pk
+    # The same name again: it exists now, and nothing else is created.
+    again = api.post(url, {"name": "coffee-again"}, format="json")
+    assert again.status_code == 409 and "already exists" in again.json()["error"]["message"]
+    bad = api.post(url, {"name": "Not A Name"}, format="json")
+    assert bad.status_code == 400 and "name" in bad.json()["error"]["fields"]
+    unknown = api.post(url, {"name": "coffee-three", "engine": "medusa"}, format="json")
+    assert unknown.status_code == 400  # the engine is the backup's, not the caller's
+    assert Store.objects.filter(tenant=tenant).count() == 2
+
+
+def test_a_store_from_a_backup_that_cannot_be_loaded_is_refused(api, store, tenant):
+    running = backup_request(store=store, dispatch=False)
+    refused = api.post(
+        f"/api/v1/backups/{running.pk}/restore-into-new-store/", {"name": "x-store"}, format="json"
+    )
+    assert refused.status_code == 409 and "only a completed backup" in refused.json()["error"]["message"]
+    assert not Store.objects.filter(name="x-store").exists()
+
+
 def test_another_tenants_backups_are_404_both_ways(api, other_api, store, other_tenant):
     backup = completed(store)
     assert other_api.get(f"/api/v1/backups/{backup.pk}/").status_code == 404
@@ -116,6 +148,10 @@ def test_another_tenants_backups_are_404_both_ways(api, other_api, store, other_
         == 404
     )
     assert other_api.get("/api/v1/backups/").json()["results"] == []
+    stolen = other_api.post(
+        f"/api/v1/backups/{backup.pk}/restore-into-new-store/", {"name": "stolen"}, format="json"
+    )
+    assert stolen.status_code == 404 and not Store.objects.filter(name="stolen").exists()
     # Nor may a tenant restore its own backup into someone else's store: that store is not found.
     theirs = StoreFactory(tenant=other_tenant, ready=True, name="theirs")
     into = api.post(
@@ -138,6 +174,12 @@ def test_members_may_look_but_not_back_up_or_restore(store, tenant):
     assert (
         client.post(
             f"/api/v1/backups/{backup.pk}/restore/", {"confirm_name": "coffee"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/api/v1/backups/{backup.pk}/restore-into-new-store/", {"name": "by-member"}, format="json"
         ).status_code
         == 403
     )

@@ -42,7 +42,7 @@ def test_the_walk_covers_every_route():
         "store-activity",
         "store-backups",
         # Backups are addressed by id: the walk below takes another tenant's backup to each of them.
-        *("backup-list", "backup-detail", "backup-restore"),
+        *("backup-list", "backup-detail", "backup-restore", "backup-restore-into-new-store"),
         # Webhook endpoints are addressed by id; stores/tests/api/test_webhooks.py walks another
         # tenant's endpoint on each of them.
         *("webhook-list", "webhook-detail", "webhook-rotate-secret", "webhook-enable"),
@@ -105,4 +105,5 @@ def test_another_tenants_backup_is_404_or_405_on_every_backup_route(api, other_t
         assert theirs.name not in response.content.decode()
     backup.refresh_from_db()
     assert backup.status == "requested" and not backup.events.exists()
+    assert list(Store.objects.values_list("name", flat=True)) == ["their-store"]
     assert Store.objects.get(pk=theirs.pk).status == StoreStatus.READY

@@ -18,6 +18,7 @@ import pytest
 
 from provisioning.models import ProvisioningRun
 from stores.backups import (
+    NO_SAFETY_BACKUP,
     backup_drill,
     backup_execute,
     backup_request,
@@ -26,7 +27,7 @@ from stores.backups import (
     restore_execute,
 )
 from stores.choices import BackupStatus, Engine, StoreStatus
-from stores.lifecycle import store_create, store_run_execute
+from stores.lifecycle import store_create, store_create_from_backup, store_run_execute
 from stores.models import Store
 from stores.tests.real_cluster.support import install_platform_identity, unique_name
 from testkit.helm import HELM_BINARIES, access_for
@@ -172,6 +173,36 @@ def test_restore_and_drill_jobs_run_under_the_worker_token(
     assert status == StoreStatus.READY, Store.objects.get(pk=medusa_store.pk).status_reason
     for job in (f"backup-{safety.pk}", f"restore-{drilled.pk}-{safety.pk}"):
         assert any(e["reason"] == "Scheduled" for e in _pod_events(cluster, medusa_store.namespace, job)), job
+
+
+def test_a_new_store_created_from_a_backup_is_provisioned_then_its_restore_job_runs(
+    cluster, worker_access, bucket_settings, medusa_store, pg_database
+):
+    pg_database.sql('CREATE TABLE "order" (id int); INSERT INTO "order" SELECT generate_series(1, 3);')
+    backup = backup_request(store=medusa_store, dispatch=False)
+    _stand_in_for_the_container("backup", backup.object_key, bucket_settings, pg_database)
+    backup = backup_execute(backup_id=backup.pk, access=worker_access)
+    assert backup.status == BackupStatus.COMPLETED, backup.failure_reason
+
+    reborn = store_create_from_backup(backup=backup, name=unique_name("reborn"))
+    run = ProvisioningRun.objects.get(store=reborn)
+    # Provisioned like any store under the worker's token; the success moves it on to restoring.
+    assert store_run_execute(run_id=run.pk, access=worker_access).outcome == "succeeded"
+    assert Store.objects.get(pk=reborn.pk).status == StoreStatus.RESTORING
+    status = restore_execute(
+        backup_id=backup.pk, store_id=reborn.pk, safety_id=NO_SAFETY_BACKUP, access=worker_access
+    )
+    assert status == StoreStatus.READY, Store.objects.get(pk=reborn.pk).status_reason
+    # The restore Job ran in the new store's namespace (admitted by its quota and Pod Security), and no
+    # safety backup Job was made for a store that held nothing.
+    assert any(
+        e["reason"] == "Scheduled" for e in _pod_events(cluster, reborn.namespace, f"restore-{backup.pk}-0")
+    )
+    assert not [
+        e for e in cluster.objects("events", reborn.namespace) if "backup-" in e["involvedObject"]["name"]
+    ]
+    moves = list(reborn.events.filter(kind="transition").values_list("new_status", flat=True))
+    assert moves == ["requested", "provisioning", "ready", "restoring", "ready"]
 
 
 def test_a_woocommerce_backup_job_mounting_the_uploads_volume_is_admitted_and_runs(
