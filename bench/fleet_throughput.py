@@ -18,16 +18,12 @@ from __future__ import annotations
 import math
 import shutil
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import connections
 from django.db.models import Count, Q
-from django.test import Client
 
-from bench.concurrency import helm_processes
+from bench.concurrency import HelmPeak, create_through_api
 from bench.environment import WORK_DIR, Process, peak_rss_mib, start_worker
 from bench.fixtures import merchant
 
@@ -91,89 +87,68 @@ def _configuration(stores: int, cluster_count: int, platform_cap: int) -> dict[s
             [sys.executable, "manage.py", "watch_clusters"],
             env=environment,
         )
-        peak_helm, sampling = 0, True
-
-        def sample() -> None:
-            nonlocal peak_helm
-            while sampling:
-                peak_helm = max(peak_helm, helm_processes(worker.process.pid))
-                time.sleep(0.2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
         try:
-            _, tenant, token = merchant(f"throughput-{cluster_count}")
-
-            def create(index: int) -> int:
-                try:
-                    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
-                    response = client.post(
-                        "/api/v1/stores/",
-                        {"name": f"tp{cluster_count}-{index:05d}", "engine": "woocommerce"},
-                        content_type="application/json",
+            with HelmPeak(worker.process.pid, interval=0.2) as helm:
+                _, tenant, token = merchant(f"throughput-{cluster_count}")
+                started = time.monotonic()
+                names = [f"tp{cluster_count}-{index:05d}" for index in range(stores)]
+                codes = create_through_api(token, names, threads=8)
+                created_seconds = time.monotonic() - started
+                assert codes.count(202) == stores, {code: codes.count(code) for code in set(codes)}
+                mine = Store.objects.filter(tenant=tenant)
+                deadline = started + 4 * 3600
+                next_report = time.monotonic() + 60
+                while True:
+                    counts = mine.aggregate(
+                        ready=Count("id", filter=Q(status=StoreStatus.READY)),
+                        failed=Count("id", filter=Q(status=StoreStatus.FAILED)),
                     )
-                    return response.status_code
-                finally:
-                    connections.close_all()
-
-            started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                codes = list(pool.map(create, range(stores)))
-            created_seconds = time.monotonic() - started
-            assert codes.count(202) == stores, {code: codes.count(code) for code in set(codes)}
-            mine = Store.objects.filter(tenant=tenant)
-            deadline = started + 4 * 3600
-            next_report = time.monotonic() + 60
-            while True:
-                counts = mine.aggregate(
-                    ready=Count("id", filter=Q(status=StoreStatus.READY)),
-                    failed=Count("id", filter=Q(status=StoreStatus.FAILED)),
-                )
-                if counts["ready"] + counts["failed"] >= stores:
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{label}: {counts} of {stores} after {deadline - started:.0f} s")
-                if time.monotonic() >= next_report:
-                    print(
-                        f"  {label}: {counts['ready']} ready after {time.monotonic() - started:.0f} s",
-                        flush=True,
+                    if counts["ready"] + counts["failed"] >= stores:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{label}: {counts} of {stores} after {deadline - started:.0f} s")
+                    if time.monotonic() >= next_report:
+                        print(
+                            f"  {label}: {counts['ready']} ready after {time.monotonic() - started:.0f} s",
+                            flush=True,
+                        )
+                        next_report += 60
+                    time.sleep(1)
+                elapsed = time.monotonic() - started
+                installs = (
+                    CommandRecord.objects.filter(
+                        run__store__tenant=tenant, tool="helm", argv__contains=["upgrade"]
                     )
-                    next_report += 60
-                time.sleep(1)
-            elapsed = time.monotonic() - started
-            installs = (
-                CommandRecord.objects.filter(
-                    run__store__tenant=tenant, tool="helm", argv__contains=["upgrade"]
+                    .values("run__store")
+                    .annotate(n=Count("id"))
                 )
-                .values("run__store")
-                .annotate(n=Count("id"))
-            )
-            installed_more_than_once = sum(1 for row in installs if row["n"] > 1)
-            spread = dict(
-                mine.values_list("cluster__name").annotate(n=Count("id")).values_list("cluster__name", "n")
-            )
-            apiserver_rss = [
-                peak_rss_mib(local.components["kube-apiserver"].process.pid) for local in clusters
-            ]
-            return {
-                "stores": stores,
-                "clusters (helm cap each)": f"{cluster_count} ({HELM_PER_CLUSTER})",
-                "worker processes / platform helm cap": f"{WORKERS} / {platform_cap}",
-                "stores per cluster": ", ".join(str(spread.get(row.name, 0)) for row in rows),
-                "seconds to create them all through the API": round(created_seconds, 1),
-                "seconds until all ready": round(elapsed, 1),
-                "stores per minute": round(stores / elapsed * 60, 1),
-                "peak concurrent helm processes": peak_helm,
-                "stores installed more than once": installed_more_than_once,
-                "failed stores": counts["failed"],
-                "apiserver peak RSS MiB (each)": ", ".join(f"{rss:.0f}" for rss in apiserver_rss),
-                "worker peak RSS MiB (largest process)": round(
-                    max(peak_rss_mib(p) for p in worker.tree_pids()), 1
-                ),
-                "watcher peak RSS MiB": round(peak_rss_mib(watcher.process.pid), 1),
-            }
+                installed_more_than_once = sum(1 for row in installs if row["n"] > 1)
+                spread = dict(
+                    mine.values_list("cluster__name")
+                    .annotate(n=Count("id"))
+                    .values_list("cluster__name", "n")
+                )
+                apiserver_rss = [
+                    peak_rss_mib(local.components["kube-apiserver"].process.pid) for local in clusters
+                ]
+                return {
+                    "stores": stores,
+                    "clusters (helm cap each)": f"{cluster_count} ({HELM_PER_CLUSTER})",
+                    "worker processes / platform helm cap": f"{WORKERS} / {platform_cap}",
+                    "stores per cluster": ", ".join(str(spread.get(row.name, 0)) for row in rows),
+                    "seconds to create them all through the API": round(created_seconds, 1),
+                    "seconds until all ready": round(elapsed, 1),
+                    "stores per minute": round(stores / elapsed * 60, 1),
+                    "peak concurrent helm processes": helm.peak,
+                    "stores installed more than once": installed_more_than_once,
+                    "failed stores": counts["failed"],
+                    "apiserver peak RSS MiB (each)": ", ".join(f"{rss:.0f}" for rss in apiserver_rss),
+                    "worker peak RSS MiB (largest process)": round(
+                        max(peak_rss_mib(p) for p in worker.tree_pids()), 1
+                    ),
+                    "watcher peak RSS MiB": round(peak_rss_mib(watcher.process.pid), 1),
+                }
         finally:
-            sampling = False
             watcher.stop()
             worker.stop()
     finally:

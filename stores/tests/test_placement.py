@@ -33,6 +33,20 @@ def test_with_no_cluster_rows_the_ambient_default_is_used(tenant):
     assert store.runs.get().cluster_id == store.cluster_id
 
 
+def test_the_watcher_adds_the_ambient_cluster_only_when_none_is_registered():
+    from stores.management.commands.watch_clusters import watched_clusters
+
+    Cluster.objects.all().delete()
+    registered = _cluster("registered", cpu=8000, memory=16384)
+    # Beside a registered cluster the ambient one is not made: placement would count it as another
+    # cluster (twice the capacity and helm slots when both are the same kubeconfig).
+    assert watched_clusters() == [registered]
+    assert not Cluster.objects.filter(is_default=True).exists()
+    Cluster.objects.all().delete()
+    [ambient] = watched_clusters()
+    assert ambient.is_default and ambient.connection == "ambient"
+
+
 def test_stores_go_to_the_least_loaded_cluster_that_fits(tenant):
     Cluster.objects.all().delete()
     big = _cluster("big", cpu=8000, memory=16384)

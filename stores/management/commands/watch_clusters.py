@@ -27,8 +27,13 @@ logger = logging.getLogger(__name__)
 RESCAN_SECONDS = 60.0
 
 
-def _clusters() -> list[Cluster]:
-    cluster_default()  # a single-cluster set-up is watched without any row made by hand
+def watched_clusters() -> list[Cluster]:
+    """Every registered cluster; with none registered, the ambient one (made on first use), so that a
+    single-cluster set-up is watched without any row made by hand. Never the ambient one beside
+    registered clusters: it would become a placement target nobody registered, and where it is one
+    of them (the same kubeconfig), that cluster would count twice for capacity and helm slots."""
+    if not Cluster.objects.exists():
+        cluster_default()
     return list(Cluster.objects.all())
 
 
@@ -54,7 +59,7 @@ class Command(BaseCommand):
         self.stdout.write("watching clusters", ending="\n")
         self.stdout.flush()
         while not stop.is_set():
-            clusters = await asyncio.to_thread(_clusters)
+            clusters = await asyncio.to_thread(watched_clusters)
             wanted = {cluster.pk: cluster for cluster in clusters}
             for cluster_id in list(running):
                 watcher, task, fingerprint = running[cluster_id]
