@@ -1,6 +1,7 @@
 """API create latency from a real gunicorn, side by side: the old web settings (Django's bare WSGI
 app, 2 sync workers, no preload) against the platform's (platform_site.wsgi warmed at boot,
-`--preload`) with sync and gthread workers. For each: the first request on every worker, then bursts
+`--preload`) with sync and gthread workers, and with the chart's post_fork hook that opens each
+worker's connections before its first request. For each: the first request on every worker, then bursts
 of 20 and 100 concurrent creates; p50/p95/p99 in ms. Creates only enqueue (no worker consumes here):
 this is the request path alone, which must not touch the Kubernetes client."""
 
@@ -21,6 +22,11 @@ VARIANTS = (
     # label, WSGI app, extra gunicorn arguments
     ("before: bare Django app, 2 sync workers", "django.core.wsgi:get_wsgi_application()", ["--workers=2"]),
     ("platform wsgi + preload, 2 sync workers", "platform_site.wsgi", ["--workers=2", "--preload"]),
+    (
+        "platform wsgi + preload + post_fork connections, 2 sync workers (the chart's)",
+        "platform_site.wsgi",
+        ["--workers=2", "--preload", "--config=python:platform_site.gunicorn_config"],
+    ),
     (
         "platform wsgi + preload, 2 gthread workers x 4",
         "platform_site.wsgi",

@@ -22,7 +22,7 @@ if [ "$("$bin/python" -c 'import django; django.setup(); from django.conf import
   "$bin/python" manage.py runserver "127.0.0.1:$port" &
 else
   "$bin/python" manage.py collectstatic --noinput >/dev/null
-  "$bin/gunicorn" platform_site.wsgi --bind "127.0.0.1:$port" --workers "${WEB_WORKERS:-2}" --preload --access-logfile - &
+  "$bin/gunicorn" platform_site.wsgi --bind "127.0.0.1:$port" --workers "${WEB_WORKERS:-2}" --preload --config python:platform_site.gunicorn_config --access-logfile - &
 fi
 echo "Platform: http://127.0.0.1:$port/   Admin: http://127.0.0.1:$port/admin/"
 wait -n

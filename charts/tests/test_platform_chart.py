@@ -607,6 +607,7 @@ def test_web_runs_gunicorn_with_health_probes(manifests: list[dict[str, Any]]) -
     assert container["command"][:2] == ["gunicorn", "platform_site.wsgi"]
     # Warmed once in the master and forked: the first request on each worker is as fast as the rest.
     assert "--preload" in container["command"]
+    assert "--config=python:platform_site.gunicorn_config" in container["command"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
