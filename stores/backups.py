@@ -449,23 +449,22 @@ def backup_restorable_require(backup: StoreBackup) -> None:
         raise RestoreRefused("This backup has expired.")
 
 
-def backup_restore_after_provision(*, store_id: int) -> bool:
-    """In the transaction that moves a store to ready after a provision: a store created from a
-    backup (Store.restore_from) goes on to `restoring` and the backup is loaded, without a safety
-    backup (a new store holds nothing to keep). False when there is nothing to load."""
+def backup_restore_into_new_store_start(*, store_id: int) -> bool:
+    """In the transaction that moved a store created from a backup (Store.restore_from) from its first
+    provision to `restoring`: take the backup off the store and queue the restore, without a safety
+    backup (a new store holds nothing to keep). False when there was nothing to load (the store then
+    goes on to ready)."""
     backup_id = Store.objects.filter(pk=store_id).values_list("restore_from_id", flat=True).first()
     if backup_id is None or not Store.objects.filter(pk=store_id, restore_from_id=backup_id).update(
         restore_from=None
     ):
-        return False
-    backup = StoreBackup.objects.get(pk=backup_id)
-    if not store_transition(
-        store_id=store_id,
-        to=StoreStatus.RESTORING,
-        reason=f"Loading the backup of {backup.created_at:%Y-%m-%d %H:%M} UTC into the new store.",
-        actor_label="worker",
-        only_from=[StoreStatus.READY],
-    ):
+        store_transition(
+            store_id=store_id,
+            to=StoreStatus.READY,
+            reason="Provisioned; there was no backup left to load.",
+            actor_label="worker",
+            only_from=[StoreStatus.RESTORING],
+        )
         return False
     transaction.on_commit(lambda: _dispatch(RUN_RESTORE_TASK, backup_id, store_id, NO_SAFETY_BACKUP))
     return True

@@ -53,8 +53,16 @@ STORE_ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     # DELETING from PROVISIONING: a merchant may delete while the install still runs; teardown waits.
     # SUSPENDED from PROVISIONING: a store re-provisioned while it is to stay suspended (the retry of a
     # failed suspend, say) is installed with `suspended: true` and lands suspended, not ready.
+    # RESTORING from PROVISIONING: a store created from a backup loads it once installed, and is not
+    # announced ready before its data is in.
     StoreStatus.PROVISIONING: frozenset(
-        {StoreStatus.READY, StoreStatus.FAILED, StoreStatus.DELETING, StoreStatus.SUSPENDED}
+        {
+            StoreStatus.READY,
+            StoreStatus.FAILED,
+            StoreStatus.DELETING,
+            StoreStatus.SUSPENDED,
+            StoreStatus.RESTORING,
+        }
     ),
     # REQUESTED from READY: the reconciler re-provisions a store whose release or namespace vanished.
     StoreStatus.READY: frozenset(

@@ -42,7 +42,7 @@ from stores.backups import (
     RestoreRefused,
     backup_final_before_teardown,
     backup_restorable_require,
-    backup_restore_after_provision,
+    backup_restore_into_new_store_start,
     bucket_credentials,
 )
 from stores.choices import STORE_RUNNING_STATUSES, BackupStatus, Engine, StoreEventKind, StoreStatus
@@ -319,9 +319,12 @@ def store_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> Ru
 
 def _installed_status(store: Store) -> StoreStatus:
     """Where a store lands once its release is installed: suspended if it is to stay suspended (its
-    values said `suspended: true`), else ready."""
+    values said `suspended: true`), restoring if it was created from a backup that is still to load,
+    else ready."""
     if store.status == StoreStatus.RESUMING:
         return StoreStatus.READY
+    if store.status == StoreStatus.PROVISIONING and store.restore_from_id is not None:
+        return StoreStatus.RESTORING
     if store.status == StoreStatus.SUSPENDING or store.suspension_source:
         return StoreStatus.SUSPENDED
     return StoreStatus.READY
@@ -391,18 +394,21 @@ def _settle(
         assert result.failure is not None
         return store_attempt_failed(run=run, failure=result.failure, recorder=recorder)
 
+    loads_backup = succeeded_status == StoreStatus.RESTORING
+    reason = f"{result.summary} Loading the backup it was created from." if loads_backup else result.summary
+
     def finish() -> bool:
         with transaction.atomic():
             moved = store_transition(
                 store_id=run.store_id,
                 to=succeeded_status,
-                reason=result.summary,
+                reason=reason,
                 actor_label="worker",
                 only_from=[from_status],
             )
             provisioning_run_finish(run_id=run.pk, succeeded=True, helm_seconds=recorder.helm_seconds)
-            if moved and succeeded_status == StoreStatus.READY:
-                backup_restore_after_provision(store_id=run.store_id)
+            if moved and loads_backup:
+                backup_restore_into_new_store_start(store_id=run.store_id)
         return moved
 
     if not with_database_retry(finish):

@@ -410,14 +410,16 @@ def test_a_new_store_created_from_a_final_backup_is_provisioned_then_loaded_with
     assert Store.objects.get(pk=reborn.pk).restore_from_id == final.pk
     assert reborn.events.filter(step="restore-pending").exists()
 
-    # Its first provision (real helm against the API double) lands ready and, in the same
-    # transaction, moves on to restoring with the restore queued: no safety backup of an empty store.
+    # Its first provision (real helm against the API double) lands in restoring, never ready before
+    # its data, with the restore queued in the same transaction: no safety backup of an empty store.
     with django_capture_on_commit_callbacks() as callbacks:
         store_run_execute(run_id=reborn.runs.get().pk, access=drill_access)
     reborn.refresh_from_db()
     assert reborn.status == StoreStatus.RESTORING and reborn.restore_from_id is None
-    assert list(reborn.events.filter(kind="transition").values_list("new_status", flat=True))[-2:] == [
-        "ready",
+    assert reborn.status_reason.endswith("Loading the backup it was created from.")
+    assert list(reborn.events.filter(kind="transition").values_list("new_status", flat=True)) == [
+        "requested",
+        "provisioning",
         "restoring",
     ]
     assert callbacks  # the dispatch of stores.tasks.run_restore
@@ -430,10 +432,12 @@ def test_a_new_store_created_from_a_final_backup_is_provisioned_then_loaded_with
     assert status == StoreStatus.READY
     assert pg_database.sql('SELECT COUNT(*) FROM "order"').strip() == "7"
     assert Store.objects.get(pk=reborn.pk).status_reason.startswith("Restored from the backup of")
-    # A later install of the store (an upgrade, a re-provision) loads nothing again.
-    from stores.backups import backup_restore_after_provision
+    # A later install of the store (an upgrade, a re-provision) lands ready and loads nothing again.
+    from stores.lifecycle import _installed_status
 
-    assert backup_restore_after_provision(store_id=reborn.pk) is False
+    reborn.refresh_from_db()
+    reborn.status = StoreStatus.PROVISIONING
+    assert _installed_status(reborn) == StoreStatus.READY
 
 
 def test_a_store_from_a_backup_is_refused_for_a_taken_name_or_an_unloadable_backup(

@@ -186,7 +186,7 @@ def test_a_new_store_created_from_a_backup_is_provisioned_then_its_restore_job_r
 
     reborn = store_create_from_backup(backup=backup, name=unique_name("reborn"))
     run = ProvisioningRun.objects.get(store=reborn)
-    # Provisioned like any store under the worker's token; the success moves it on to restoring.
+    # Provisioned like any store under the worker's token; the success lands it in restoring.
     assert store_run_execute(run_id=run.pk, access=worker_access).outcome == "succeeded"
     assert Store.objects.get(pk=reborn.pk).status == StoreStatus.RESTORING
     status = restore_execute(
@@ -202,7 +202,7 @@ def test_a_new_store_created_from_a_backup_is_provisioned_then_its_restore_job_r
         e for e in cluster.objects("events", reborn.namespace) if "backup-" in e["involvedObject"]["name"]
     ]
     moves = list(reborn.events.filter(kind="transition").values_list("new_status", flat=True))
-    assert moves == ["requested", "provisioning", "ready", "restoring", "ready"]
+    assert moves == ["requested", "provisioning", "restoring", "ready"]  # never ready without its data
 
 
 def test_a_woocommerce_backup_job_mounting_the_uploads_volume_is_admitted_and_runs(
