@@ -497,8 +497,9 @@ def domains_recheck_due(*, now: datetime | None = None, limit: int = 100) -> int
 
 def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None = None) -> int:
     """Move the store's routed domains after their Certificates: Ready makes a domain active (with
-    the expiry shown), a failed issuance makes it failed with cert-manager's words. Returns how many
-    domains moved. Renewals change only the expiry; they need nothing from us."""
+    the expiry shown), a failed issuance makes it failed with cert-manager's words, and an active
+    domain whose Certificate stopped being Ready without failing goes back to issuing. Returns how
+    many domains moved. Renewals change only the expiry; they need nothing from us."""
     store = Store.objects.select_related("cluster").get(pk=store_id)
     followed = list(
         StoreDomain.objects.filter(store_id=store_id, status__in=[DomainStatus.ISSUING, DomainStatus.ACTIVE])
@@ -545,6 +546,23 @@ def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None =
             moved += failed
             if failed and domain.is_primary and domain.status == DomainStatus.ACTIVE:
                 primary_moved = f"The primary domain {domain.domain} failed; using the platform address until it is active."
+        elif domain.status == DomainStatus.ACTIVE:
+            # Neither Ready nor failed: cert-manager is issuing it again (its Secret was lost, its
+            # spec changed). The domain says so until the certificate is Ready again.
+            reissuing = domain_transition(
+                domain_id=domain.pk,
+                to=DomainStatus.ISSUING,
+                reason=f"The certificate is being issued again ({state.reason or 'not ready'}): "
+                f"{state.message or 'cert-manager reports it not ready.'}",
+                actor_label="cert-manager",
+                only_from=[DomainStatus.ACTIVE],
+            )
+            moved += reissuing
+            if reissuing and domain.is_primary:
+                primary_moved = (
+                    f"The primary domain {domain.domain} has no valid certificate right now; using the "
+                    "platform address until it is active again."
+                )
     if primary_moved:
         # The values follow the primary's status (stores.selectors.store_primary_domain); the store's
         # URL changes only with an install. The merchant's choice stays, so it returns once active.

@@ -219,16 +219,59 @@ class _Access:
         return SimpleNamespace(close=lambda: None)
 
 
-def _certificate(domain: str, *, ready: bool, failed: bool = False) -> CertificateState:
+def _certificate(
+    domain: str, *, ready: bool, failed: bool = False, reason: str = "", message: str = ""
+) -> CertificateState:
     return CertificateState(
         name="c",
         domain=domain,
         ready=ready,
-        reason="Failed" if failed else "Ready",
-        message="refused" if failed else "",
+        reason=reason or ("Failed" if failed else "Ready"),
+        message=message or ("refused" if failed else ""),
         issuance_failed=failed,
         not_after=None,
     )
+
+
+def test_an_active_domain_whose_certificate_is_being_issued_again_shows_issuing(store, monkeypatch):
+    domain = _active(store, "shop.example.com")
+    lost = _certificate(
+        "shop.example.com",
+        ready=False,
+        reason="DoesNotExist",
+        message="Issuing certificate as Secret does not exist",
+    )
+    monkeypatch.setattr("stores.domains.read_certificates", lambda api, namespace: [lost])
+    assert domains_follow_certificates(store_id=store.pk, access=_Access()) == 1
+    reissuing = StoreDomain.objects.get(pk=domain.pk)
+    assert reissuing.status == DomainStatus.ISSUING
+    assert reissuing.status_reason == (
+        "The certificate is being issued again (DoesNotExist): Issuing certificate as Secret does not exist"
+    )
+    store.refresh_from_db()
+    assert store.status == StoreStatus.READY  # not the primary: nothing to re-install
+    # Ready again: active again.
+    monkeypatch.setattr(
+        "stores.domains.read_certificates",
+        lambda api, namespace: [_certificate("shop.example.com", ready=True)],
+    )
+    assert domains_follow_certificates(store_id=store.pk, access=_Access()) == 1
+    assert StoreDomain.objects.get(pk=domain.pk).status == DomainStatus.ACTIVE
+
+
+def test_a_primary_whose_certificate_is_being_issued_again_falls_back_meanwhile(store, monkeypatch):
+    domain = _active(store, "shop.example.com")
+    domain_set_primary(domain=domain)
+    _installed(store)
+    monkeypatch.setattr(
+        "stores.domains.read_certificates",
+        lambda api, namespace: [_certificate("shop.example.com", ready=False, reason="Expired")],
+    )
+    assert domains_follow_certificates(store_id=store.pk, access=_Access()) == 1
+    store.refresh_from_db()
+    assert store.status == StoreStatus.REQUESTED and "no valid certificate right now" in store.status_reason
+    assert store_helm_values(store)["domains"]["primary"] == ""
+    assert StoreDomain.objects.get(pk=domain.pk).is_primary
 
 
 def test_a_primary_whose_certificate_fails_reinstalls_to_fall_back(store, monkeypatch):
