@@ -481,6 +481,7 @@ def domains_recheck_due(*, now: datetime | None = None, limit: int = 100) -> int
     for domain_id in verified:
         domain_route(domain_id=domain_id)
     domains_unroute_removed()
+    domains_reapply_stale_primaries()
     stores = list(
         StoreDomain.objects.filter(status__in=[DomainStatus.ISSUING, DomainStatus.ACTIVE])
         .values_list("store_id", flat=True)
@@ -568,6 +569,32 @@ def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None =
         # URL changes only with an install. The merchant's choice stays, so it returns once active.
         store_reconfigure(store_id=store_id, reason=primary_moved, actor_label="domains")
     return moved
+
+
+def domains_reapply_stale_primaries() -> int:
+    """Re-install each running store whose primary domain became active, or stopped being active,
+    after the store's last successful install began: the store was busy when that happened, so its
+    release still carries the old address. Returns how many re-installs were asked for."""
+    installed_since = ProvisioningRun.objects.filter(
+        store_id=OuterRef("store_id"),
+        kind=RunKind.PROVISION,
+        status=RunStatus.SUCCEEDED,
+        started_at__gte=OuterRef("status_changed_at"),
+    )
+    stale = (
+        StoreDomain.objects.filter(is_primary=True, store__status__in=STORE_RUNNING_STATUSES)
+        .exclude(Exists(installed_since))
+        .values_list("store_id", "domain", "status")
+    )
+    asked = 0
+    for store_id, domain, status in stale:
+        reason = (
+            f"The primary domain {domain} is active; using it."
+            if status == DomainStatus.ACTIVE
+            else f"The primary domain {domain} is not active; using the platform address until it is."
+        )
+        asked += store_reconfigure(store_id=store_id, reason=reason, actor_label="domains")
+    return asked
 
 
 def domains_unroute_removed() -> int:

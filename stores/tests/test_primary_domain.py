@@ -319,6 +319,47 @@ def test_a_non_primary_domain_becoming_active_reinstalls_nothing(store, monkeypa
     assert store.status == StoreStatus.READY
 
 
+def test_a_primary_that_fails_while_the_store_is_busy_is_reapplied_by_the_pass(store, monkeypatch):
+    from datetime import timedelta
+
+    from stores.domains import domains_reapply_stale_primaries
+    from stores.tests.factories import ProvisioningRunFactory
+
+    domain = _active(store, "shop.example.com")
+    domain_set_primary(domain=domain)
+    ProvisioningRun.objects.filter(store=store, status=RunStatus.QUEUED).update(
+        status=RunStatus.SUCCEEDED, started_at=timezone.now() - timedelta(minutes=5)
+    )
+    for step in (StoreStatus.PROVISIONING, StoreStatus.READY):
+        assert store_transition(store_id=store.pk, to=step)
+    # Installed after it became active (its status moved before that install began): current.
+    StoreDomain.objects.filter(pk=domain.pk).update(status_changed_at=timezone.now() - timedelta(minutes=6))
+    assert domains_reapply_stale_primaries() == 0
+    busy = ProvisioningRunFactory(store=store, running=True)
+    monkeypatch.setattr(
+        "stores.domains.read_certificates",
+        lambda api, namespace: [_certificate("shop.example.com", ready=False, failed=True)],
+    )
+    # The certificate fails while an install runs: the fallback cannot be asked for now.
+    assert domains_follow_certificates(store_id=store.pk, access=_Access()) == 1
+    assert domains_reapply_stale_primaries() == 0
+    # That install started before the failure, so it rendered the old primary: the pass re-installs.
+    ProvisioningRun.objects.filter(pk=busy.pk).update(
+        status=RunStatus.SUCCEEDED, started_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert domains_reapply_stale_primaries() == 1
+    store.refresh_from_db()
+    assert store.status == StoreStatus.REQUESTED and "using the platform address" in store.status_reason
+    assert store_helm_values(store)["domains"]["primary"] == ""
+    # Once that re-install has run, the store is current and nothing more is asked.
+    ProvisioningRun.objects.filter(store=store, status=RunStatus.QUEUED).update(
+        status=RunStatus.SUCCEEDED, started_at=timezone.now()
+    )
+    for step in (StoreStatus.PROVISIONING, StoreStatus.READY):
+        assert store_transition(store_id=store.pk, to=step)
+    assert domains_reapply_stale_primaries() == 0
+
+
 def test_the_solver_value_follows_the_setting(store, settings):
     settings.DOMAIN_ACME_HTTP01 = True
     assert store_helm_values(store)["domains"]["acmeHttp01Solver"] is True
