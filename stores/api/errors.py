@@ -60,7 +60,12 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map service, validation, auth, not-found and throttling errors to the one error shape."""
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+        # A service's rate limit (stores.ratelimit) says when to come back, as DRF's throttles do.
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.http_status, headers=headers
+        )
     if isinstance(exc, DjangoValidationError):
         # A model's full_clean() inside a service: report it like a serializer error.
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -136,8 +136,11 @@ def test_another_tenants_store_activity_is_a_404(store, other_owner):
 def test_reads_are_rate_limited_per_user(store, owner, settings):
     settings.STORE_ACTIVITY_RATE_LIMIT = 2
     api = client_with_token(token_for(owner))
-    codes = [api.get(f"/api/v1/stores/{store.name}/activity/").status_code for _ in range(3)]
-    assert codes == [200, 200, 429]
+    responses = [api.get(f"/api/v1/stores/{store.name}/activity/") for _ in range(3)]
+    assert [response.status_code for response in responses] == [200, 200, 429]
+    refused = responses[-1]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(refused["Retry-After"]) <= 60  # seconds until the window lets the user in again
 
 
 @pytest.mark.parametrize(
