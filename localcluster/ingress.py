@@ -126,6 +126,9 @@ def traefik_manifests(node_address: str) -> list[dict[str, Any]]:
                                     "--ping.entryPoint=ping",
                                     "--providers.kubernetesIngress=true",
                                     f"--providers.kubernetesIngress.ingressEndpoint.ip={node_address}",
+                                    # As deploy/k3s/traefik-config.yaml sets on k3s: a suspended store's
+                                    # Ingress points at an ExternalName Service (the paused page).
+                                    "--providers.kubernetesIngress.allowExternalNameServices=true",
                                     # No internet here, and nothing to report to.
                                     "--global.checkNewVersion=false",
                                     "--global.sendAnonymousUsage=false",

@@ -10,6 +10,8 @@ Traefik as their http proxy, host names intact):
   by the management shell in the web pod, a store launched through the platform's own API, the
   chart's migrations and bootstrap Jobs in pods, `ready`, the admin page, an order for "Test Product"
   placed by the store client and confirmed through the Admin API, delete, namespace and volumes gone;
+- a Medusa store suspended through the API: its host answers the platform's paused page through
+  Traefik (an ExternalName backend), and it comes back when resumed;
 - WooCommerce as far as it can go here: MariaDB and WordPress start and pass their probes, the setup
   Job runs and stops at the missing wp-cli, and the store ends `failed` with that reason and no
   release left.
@@ -179,6 +181,75 @@ def test_the_operators_acceptance_script_passes_for_medusa(platform, observer, f
     assert server.containers["migrate"].exit_code == 0  # migrations ran in the init container
     [bootstrap] = [r for r in records if "bootstrap" in r.containers]
     assert bootstrap.containers["bootstrap"].exit_code == 0
+
+
+def _store_status(platform: InstalledPlatform, token: str, name: str) -> dict:
+    status, body = platform.api("GET", f"/stores/{name}/", token)
+    assert status == 200, body
+    return body
+
+
+def _wait_for_status(platform: InstalledPlatform, token: str, name: str, wanted: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        store = _store_status(platform, token, name)
+        if store["status"] == wanted:
+            return store
+        assert store["status"] != "failed", store
+        assert time.monotonic() < deadline, f"{name} still {store['status']} after {timeout:.0f} s: {store}"
+        time.sleep(2)
+
+
+def _fetch(platform: InstalledPlatform, url: str) -> tuple[int, str]:
+    try:
+        with ingress_opener(platform.node_address).open(url, timeout=30) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def test_a_suspended_store_answers_the_paused_page_through_traefik_and_comes_back(platform, figures):
+    # Traefik routes the suspended store's Ingress to an ExternalName Service naming the platform's web
+    # Service (allowExternalNameServices, as deploy/k3s/traefik-config.yaml sets on k3s); the
+    # platform's first middleware answers for the store's host with the paused page.
+    token = platform.issue_api_token()
+    name = f"pause-md-{int(time.time()) % 100000}"
+    status, body = platform.api("POST", "/stores/", token, {"name": name, "engine": "medusa"})
+    assert status == 202, body
+    started = time.monotonic()
+    store = _wait_for_status(platform, token, name, "ready", timeout=900)
+    ready_seconds = time.monotonic() - started
+    health = f"{store['public_url']}/health"
+    assert _fetch(platform, health)[0] == 200  # the store itself answers
+
+    status, body = platform.api("POST", f"/stores/{name}/suspend/", token, {"reason": "end of season"})
+    assert status == 202, body
+    began = time.monotonic()
+    _wait_for_status(platform, token, name, "suspended", timeout=300)
+    paused = _fetch(platform, health)
+    suspend_seconds = time.monotonic() - began
+    assert paused[0] == 503, paused
+    assert f"{name.replace('-', ' ').title()} is paused" in paused[1]
+    pods = platform.cluster.objects("pods", f"store-{name}")
+    assert not [
+        pod
+        for pod in pods
+        if pod["metadata"].get("deletionTimestamp") is None and pod["status"].get("phase") == "Running"
+    ]
+
+    status, body = platform.api("POST", f"/stores/{name}/resume/", token)
+    assert status == 202, body
+    began = time.monotonic()
+    _wait_for_status(platform, token, name, "ready", timeout=600)
+    deadline = time.monotonic() + 120
+    while (answer := _fetch(platform, health))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(2)  # Traefik follows the Ingress back to the store's own Service
+    assert answer[0] == 200, answer
+    figures.add(
+        f"Medusa store suspend/resume through Traefik: ready {ready_seconds:.0f} s; suspend -> paused page "
+        f"{suspend_seconds:.0f} s; resume -> store answers {time.monotonic() - began:.0f} s"
+    )
+    assert platform.api("DELETE", f"/stores/{name}/", token)[0] == 202
 
 
 def test_woocommerce_runs_until_the_missing_wp_cli_then_fails_cleanly(platform, observer, figures):
