@@ -571,19 +571,26 @@ def domains_follow_certificates(*, store_id: int, access: ClusterAccess | None =
     return moved
 
 
+def _installed_since_its_status_moved() -> Exists:
+    """For a StoreDomain query: a successful install of its store began after the domain's status
+    last moved, so the store's release renders the domain as it is now."""
+    return Exists(
+        ProvisioningRun.objects.filter(
+            store_id=OuterRef("store_id"),
+            kind=RunKind.PROVISION,
+            status=RunStatus.SUCCEEDED,
+            started_at__gte=OuterRef("status_changed_at"),
+        )
+    )
+
+
 def domains_reapply_stale_primaries() -> int:
     """Re-install each running store whose primary domain became active, or stopped being active,
     after the store's last successful install began: the store was busy when that happened, so its
     release still carries the old address. Returns how many re-installs were asked for."""
-    installed_since = ProvisioningRun.objects.filter(
-        store_id=OuterRef("store_id"),
-        kind=RunKind.PROVISION,
-        status=RunStatus.SUCCEEDED,
-        started_at__gte=OuterRef("status_changed_at"),
-    )
     stale = (
         StoreDomain.objects.filter(is_primary=True, store__status__in=STORE_RUNNING_STATUSES)
-        .exclude(Exists(installed_since))
+        .exclude(_installed_since_its_status_moved())
         .values_list("store_id", "domain", "status")
     )
     asked = 0
@@ -601,19 +608,13 @@ def domains_unroute_removed() -> int:
     """Re-install each running store that still has a removed, once-verified domain in its release
     (no install has succeeded since the removal, e.g. the store was busy then). Returns how many
     re-installs were asked for."""
-    installed_since = ProvisioningRun.objects.filter(
-        store_id=OuterRef("store_id"),
-        kind=RunKind.PROVISION,
-        status=RunStatus.SUCCEEDED,
-        started_at__gte=OuterRef("status_changed_at"),
-    )
     stale = (
         StoreDomain.objects.filter(
             status=DomainStatus.REMOVED,
             verified_at__isnull=False,
             store__status__in=STORE_RUNNING_STATUSES,
         )
-        .exclude(Exists(installed_since))
+        .exclude(_installed_since_its_status_moved())
         .values_list("store_id", "domain")
     )
     asked = 0
