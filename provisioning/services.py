@@ -83,6 +83,16 @@ def provisioning_run_create(
     return run
 
 
+def provisioning_run_attempts_in_a_row(*, store_id: int, kind: RunKind) -> int:
+    """Runs of this kind for the store since its last successful one: the attempts the current
+    operation has used. A store's earlier installs, upgrades and resumes spend none of its retries."""
+    runs = ProvisioningRun.objects.filter(store_id=store_id, kind=kind)
+    last_success = (
+        runs.filter(status=RunStatus.SUCCEEDED).order_by("-pk").values_list("pk", flat=True).first()
+    )
+    return runs.filter(pk__gt=last_success).count() if last_success is not None else runs.count()
+
+
 def provisioning_run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
     """Send a queued run to the broker. A broker outage is logged, not raised: the stored run is
     re-dispatched by the reconciler, so the request that created it still succeeds."""

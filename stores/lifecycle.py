@@ -31,6 +31,7 @@ from provisioning.services import (
     ClaimResult,
     ClaimStatus,
     provisioning_run_active_exists,
+    provisioning_run_attempts_in_a_row,
     provisioning_run_claim,
     provisioning_run_create,
     provisioning_run_finish,
@@ -434,7 +435,7 @@ def store_attempt_failed(
             )
         )
     provision = run.kind == RunKind.PROVISION
-    attempts = ProvisioningRun.objects.filter(store_id=run.store_id, kind=run.kind).count()
+    attempts = provisioning_run_attempts_in_a_row(store_id=run.store_id, kind=RunKind(run.kind))
     decision = automatic_retry(attempts_so_far=attempts, transient=failure.transient)
     if decision.retry:
         suffix = f" Retrying automatically (attempt {attempts + 1})."

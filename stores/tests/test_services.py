@@ -179,3 +179,46 @@ def test_tenant_slugs_stay_unique():
     first = tenant_create(name="Acme")
     second = tenant_create(name="Acme")
     assert (first.slug, second.slug) == ("acme", "acme-2")
+
+
+def _fail_the_queued_attempt_transiently(store):
+    from provisioning.failure_reasons import Failure
+    from provisioning.recording import RunRecorder
+    from stores.lifecycle import store_attempt_failed, store_run_claim
+
+    run = ProvisioningRun.objects.filter(store=store, status=RunStatus.QUEUED).get()
+    claim = store_run_claim(run_id=run.pk, worker="test:1")
+    store_attempt_failed(
+        run=claim.run,
+        failure=Failure("The cluster did not answer.", transient=True),
+        recorder=RunRecorder(run.pk),
+    )
+    store.refresh_from_db()
+    return store
+
+
+def test_a_long_lived_stores_earlier_installs_spend_none_of_its_automatic_retries(tenant):
+    from provisioning.retry_policy import AUTO_RETRY_LIMIT
+
+    store, _ = store_create(tenant=tenant, name="veteran", engine="woocommerce")
+    # Installed, then upgraded, suspended and resumed: five provision runs that all succeeded.
+    ProvisioningRun.objects.filter(store=store).update(status=RunStatus.SUCCEEDED)
+    for attempt in range(2, 6):
+        ProvisioningRun.objects.create(
+            store=store, kind=RunKind.PROVISION, status=RunStatus.SUCCEEDED, attempt=attempt
+        )
+    assert store_transition(store_id=store.pk, to=StoreStatus.PROVISIONING, reason="installing")
+    assert store_transition(store_id=store.pk, to=StoreStatus.READY, reason="installed")
+    assert store_transition(store_id=store.pk, to=StoreStatus.REQUESTED, reason="Upgrading.")
+    ProvisioningRun.objects.create(store=store, kind=RunKind.PROVISION, status=RunStatus.QUEUED, attempt=6)
+
+    for attempt in range(1, AUTO_RETRY_LIMIT + 1):
+        store = _fail_the_queued_attempt_transiently(store)
+        assert store.status == StoreStatus.REQUESTED, f"attempt {attempt} was not retried"
+    store = _fail_the_queued_attempt_transiently(store)
+
+    assert store.status == StoreStatus.FAILED
+    assert store.status_reason.endswith("Retry when the cluster is healthy.")
+    failures = StoreEvent.objects.filter(store=store, new_status=StoreStatus.FAILED).order_by("pk")
+    retried = ["Retrying automatically" in event.reason for event in failures]
+    assert retried == [True] * AUTO_RETRY_LIMIT + [False]
