@@ -21,7 +21,15 @@ from urllib3.exceptions import HTTPError
 from provisioning import cluster
 from provisioning.cluster_access import ClusterAccess, ClusterNotConfigured
 from provisioning.failure_reasons import Failure, budget_exceeded, failure_of
-from provisioning.helm import HelmCommandFailed, HelmError, HelmTimeout
+from provisioning.helm import (
+    HelmClient,
+    HelmCommandFailed,
+    HelmError,
+    HelmRelease,
+    HelmTimeout,
+    OperationInProgress,
+)
+from provisioning.pending_release import pending_release_of, pending_release_settle
 from provisioning.recording import RunRecorder
 from provisioning.specs import ReleaseSpec, TeardownSpec
 
@@ -84,6 +92,44 @@ def _ensure_namespace_after_termination(
     cluster.ensure_namespace(api, name=spec.namespace, labels=labels, record=recorder.kube)
 
 
+def _upgrade_install(helm: HelmClient, spec: ReleaseSpec) -> HelmRelease:
+    return helm.upgrade_install(
+        release=spec.release,
+        chart=spec.chart,
+        namespace=spec.namespace,
+        values=dict(spec.values),
+        timeout_seconds=spec.helm_timeout_seconds,
+    )
+
+
+def _upgrade_install_settling_interrupted(
+    helm: HelmClient, spec: ReleaseSpec, on_step: StepCallback
+) -> HelmRelease:
+    """Install or upgrade; when helm refuses because an earlier operation on this release was stopped
+    midway (a budget that ran out, a worker that died), settle it and try once more.
+
+    This run holds the store's only claim, so no other run is acting on the release: a pending
+    release is an interrupted run's leftover. (The reconciler settles only stores with no running
+    run; should it be settling this one at this very moment, helm refuses the second rollback and
+    the run fails as busy, to be retried.) Without this, a rollback right after a failed upgrade (a
+    rollout's canary) would spend its automatic retries waiting for the reconciler."""
+    try:
+        return _upgrade_install(helm, spec)
+    except OperationInProgress:
+        stale = pending_release_of(helm, namespace=spec.namespace, release=spec.release)
+        if stale is None:
+            raise
+    on_step(
+        "helm-settle",
+        f"Release {spec.release} revision {stale.revision} was left {stale.status} by an interrupted run; "
+        "settling it before installing.",
+    )
+    pending_release_settle(
+        helm, namespace=spec.namespace, release=spec.release, timeout_seconds=spec.helm_timeout_seconds
+    )
+    return _upgrade_install(helm, spec)
+
+
 def release_install(
     *, spec: ReleaseSpec, access: ClusterAccess, recorder: RunRecorder, on_step: StepCallback
 ) -> ExecutionResult:
@@ -116,13 +162,7 @@ def release_install(
         on_step("secrets", "Credentials generated." if created else "Existing credentials kept.")
         helm = access.helm(recorder.helm)
         on_step("helm", f"Installing the {spec.chart_label} chart with helm.")
-        release = helm.upgrade_install(
-            release=spec.release,
-            chart=spec.chart,
-            namespace=spec.namespace,
-            values=dict(spec.values),
-            timeout_seconds=spec.helm_timeout_seconds,
-        )
+        release = _upgrade_install_settling_interrupted(helm, spec, on_step)
     except (HelmTimeout, HelmCommandFailed) as exc:
         # A timeout or a failed hook Job (helm names only the Job's condition): what the pods report
         # is the reason a person can act on.

@@ -69,10 +69,11 @@ def with_diagnostics(text: str, diagnostics: str) -> str:
 
 
 def budget_exceeded(timeout_seconds: int, diagnostics: str) -> str:
-    """The task's soft time limit stopped helm (which rolled the release back)."""
+    """The task's soft time limit stopped helm, often in the middle of its own rollback; whatever it left
+    pending, the next install of the store settles first."""
     return with_diagnostics(
         f"The store's workloads did not become ready within the {timeout_seconds} s provisioning budget, "
-        "so the install was rolled back.",
+        "so the install was stopped and is being undone.",
         diagnostics,
     )
 

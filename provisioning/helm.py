@@ -71,6 +71,19 @@ class HelmRelease:
         return self.status.startswith("pending-")
 
 
+@dataclass(frozen=True)
+class HelmRevision:
+    """One line of `helm history`: a revision and its state (deployed, superseded, failed, pending-*)."""
+
+    revision: int
+    status: str
+
+    @property
+    def was_good(self) -> bool:
+        """It was installed and ready once: the current release, or one a later revision replaced."""
+        return self.status in {"deployed", "superseded"}
+
+
 class HelmError(Exception):
     """helm exited non-zero; `invocation` holds the redacted details."""
 
@@ -245,6 +258,10 @@ class HelmClient:
             "rollback", release, str(revision), "--namespace", namespace, *wait, "--timeout", f"{timeout_seconds}s",
         ]  # fmt: skip
 
+    def history_argv(self, *, release: str, namespace: str) -> list[str]:
+        """argv for a release's revisions and their states (helm keeps at most --history-max)."""
+        return ["history", release, "--namespace", namespace, "--max", "256", "--output", "json"]
+
     # ----------------------------------------------------------------------------------------------
     # Operations
     # ----------------------------------------------------------------------------------------------
@@ -281,6 +298,19 @@ class HelmClient:
                 release=release, namespace=namespace, revision=revision, timeout_seconds=timeout_seconds
             ),
             timeout=timeout_seconds + 30,
+        )
+
+    def history(self, *, release: str, namespace: str) -> list[HelmRevision]:
+        """The release's revisions, oldest first; ReleaseNotFound when helm has no record of it."""
+        invocation = self._run_checked(
+            self.history_argv(release=release, namespace=namespace), timeout=60, record=False
+        )
+        return sorted(
+            (
+                HelmRevision(revision=int(entry.get("revision", 0)), status=entry.get("status", ""))
+                for entry in json.loads(invocation.stdout or "[]")
+            ),
+            key=lambda found: found.revision,
         )
 
     def list_releases(self, *, namespace: str | None = None) -> list[HelmRelease]:
@@ -474,6 +504,7 @@ __all__ = [
     "HelmInvocation",
     "HelmNotInstalled",
     "HelmRelease",
+    "HelmRevision",
     "HelmTimeout",
     "HelmVersion",
     "InvalidChart",

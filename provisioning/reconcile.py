@@ -3,7 +3,8 @@
 The store's lifecycle (stores.reconcile) decides what each finding means for a store; this module
 only finds and repairs things that are about runs and the cluster:
 - runs past their deadline, or whose worker process on this host is gone, become `failed`;
-- releases stuck `pending-*` with no live run are recovered (rollback, or uninstall of a first revision);
+- releases stuck `pending-*` with no live run are recovered (rollback to the last good revision, or
+  uninstall of a release that never had one);
 - queued runs that never reached the broker (or whose message was lost) are dispatched again;
 - which store namespaces and helm releases still exist.
 """
@@ -25,6 +26,7 @@ from provisioning.choices import RunStatus
 from provisioning.cluster_access import ClusterAccess
 from provisioning.helm import HelmClient, HelmError, HelmInvocation
 from provisioning.models import ProvisioningRun
+from provisioning.pending_release import pending_release_settle
 from provisioning.recording import RunRecorder
 from provisioning.services import provisioning_run_dispatch, run_transition
 
@@ -94,7 +96,7 @@ def reap_overdue_runs(*, now: datetime | None = None) -> list[ProvisioningRun]:
 def recover_pending_releases(
     *, access: ClusterAccess, locations: Iterable[ReleaseLocation], report: ReconcileReport
 ) -> None:
-    """Roll back (or uninstall a first revision of) releases left pending-* in these namespaces.
+    """Roll back to the last good revision (or uninstall) releases left pending-* in these namespaces.
 
     Namespaces are listed one by one: the platform's least-privilege RBAC can read helm's release
     Secrets inside store namespaces but not across the whole cluster.
@@ -111,46 +113,34 @@ def recover_pending_releases(
             if not release.is_pending:
                 continue
             record_on["run_id"] = location.record_on_run_id
-            _settle_pending(helm, release.namespace, release.name, release.revision, report)
+            _settle_pending(helm, release.namespace, release.name, report)
 
 
 @dataclass(frozen=True)
 class PendingRelease:
-    """A release the watcher saw left pending-*: where, which revision, and the run to record on."""
+    """A release the watcher saw left pending-*: where, and the run to record the recovery on."""
 
     namespace: str
     release: str
-    revision: int
     record_on_run_id: int | None
 
 
 def recover_known_pending_releases(
     *, access: ClusterAccess, pending: Iterable[PendingRelease], report: ReconcileReport
 ) -> None:
-    """Roll back (or uninstall a first revision of) releases already known to be pending: helm runs
-    only to act, never to look."""
+    """Roll back to the last good revision (or uninstall) releases already known to be pending: helm
+    runs only for them, never to find them."""
     for item in pending:
         recorder = RunRecorder(item.record_on_run_id) if item.record_on_run_id is not None else None
         helm = access.helm(recorder.helm if recorder else lambda invocation: None)
-        _settle_pending(helm, item.namespace, item.release, item.revision, report)
+        _settle_pending(helm, item.namespace, item.release, report)
 
 
-def _settle_pending(
-    helm: HelmClient, namespace: str, release: str, revision: int, report: ReconcileReport
-) -> None:
-    """A pending first revision has nothing to go back to: uninstall it; a later one rolls back."""
+def _settle_pending(helm: HelmClient, namespace: str, release: str, report: ReconcileReport) -> None:
     try:
-        if revision <= 1:
-            helm.uninstall(
-                release=release, namespace=namespace, timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT
-            )
-        else:
-            helm.rollback(
-                release=release,
-                namespace=namespace,
-                revision=revision - 1,
-                timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT,
-            )
+        pending_release_settle(
+            helm, namespace=namespace, release=release, timeout_seconds=settings.PROVISIONING_HELM_TIMEOUT
+        )
         report.recovered_releases.append(f"{namespace}/{release}")
     except HelmError as exc:
         report.errors.append(f"{namespace}/{release}: {exc.message}")

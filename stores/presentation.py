@@ -69,6 +69,7 @@ STEP_LABELS: dict[str, str] = {
     **dict(TEARDOWN_STEPS),
     "credentials-revealed": "Admin credentials revealed",
     "final-backup": "Final backup",
+    "helm-settle": "Interrupted install settled",
 }
 
 

@@ -86,12 +86,10 @@ def _suspects(cluster: Cluster) -> QuerySet[Store]:
 def _recover_watched(cluster: Cluster, access: ClusterAccess, report: ReconcileReport) -> None:
     suspects = _suspects(cluster).values("pk")
     pending = [
-        PendingRelease(namespace, release, revision or 1, _latest_run_id(store_id))
-        for store_id, namespace, release, revision in StoreObservation.objects.filter(
+        PendingRelease(namespace, release, _latest_run_id(store_id))
+        for store_id, namespace, release in StoreObservation.objects.filter(
             store__in=suspects, release_status__startswith="pending-"
-        ).values_list("store_id", "store__namespace", "store__release_name", "release_revision")[
-            :PENDING_RELEASE_SCAN_LIMIT
-        ]
+        ).values_list("store_id", "store__namespace", "store__release_name")[:PENDING_RELEASE_SCAN_LIMIT]
     ]
     recover_known_pending_releases(access=access, pending=pending, report=report)
 

@@ -73,6 +73,9 @@ def test_rollback_and_uninstall_argv(tmp_path, binary, wait):
     assert helm.uninstall_argv(release="r", namespace="store-r", timeout_seconds=30) == [
         "uninstall", "r", "--namespace", "store-r", "--timeout", "30s",
     ]  # fmt: skip
+    assert helm.history_argv(release="r", namespace="store-r") == [
+        "history", "r", "--namespace", "store-r", "--max", "256", "--output", "json",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

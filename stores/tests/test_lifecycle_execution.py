@@ -234,3 +234,114 @@ def test_provision_names_what_holds_a_namespace_that_never_finishes_terminating(
     failed = store.events.filter(kind=StoreEventKind.TRANSITION, new_status=StoreStatus.FAILED).get()
     assert "still terminating after 2 s" in failed.reason
     assert "example.com/slow-volume" in failed.reason
+
+
+def _interrupt_an_upgrade(kube_api, access, store, *, until_status, helm_timeout):
+    """Start an upgrade that waits on never-ready pods and SIGKILL its helm once the release shows
+    `until_status`, as a worker that died or ran out of budget would."""
+    import os
+    import signal
+    import threading
+
+    from provisioning.helm import HelmError
+    from stores.release import release_spec_for
+    from testkit.helm import helm_pids
+    from testkit.waiting import wait_for
+
+    kube_api.set_never_ready(store.namespace)
+    spec = release_spec_for(Store.objects.select_related("tenant__plan").get(pk=store.pk))
+    helm = access.helm(lambda invocation: None)
+
+    def upgrade():
+        try:
+            helm.upgrade_install(
+                release=spec.release, chart=spec.chart, namespace=spec.namespace, values=dict(spec.values),
+                timeout_seconds=helm_timeout,
+            )  # fmt: skip
+        except HelmError:
+            pass  # killed: what it leaves behind is the point
+
+    upgrading = threading.Thread(target=upgrade)
+    upgrading.start()
+    wait_for(
+        lambda: kube_api.helm_release(store.namespace, store.release_name)["info"]["status"] == until_status,
+        timeout=60,
+        what=f"the release {until_status}",
+    )
+    for pid in helm_pids(store.namespace):
+        os.kill(pid, signal.SIGKILL)
+    upgrading.join(30)
+    kube_api.set_never_ready(store.namespace, enabled=False)
+
+
+def _install_again(store, access):
+    """What a rollout's upgrade or rollback does: queue another install of the store, and run it."""
+    from django.db import transaction
+
+    from provisioning.services import provisioning_run_create
+    from stores.transitions import store_transition
+
+    with transaction.atomic():
+        assert store_transition(store_id=store.pk, to=StoreStatus.REQUESTED, reason="Upgrading.")
+        run = provisioning_run_create(store_id=store.pk, kind=RunKind.PROVISION, cluster_id=store.cluster_id)
+    return run, store_run_execute(run_id=run.pk, access=access)
+
+
+def _revisions(kube_api, store):
+    return {
+        int(secret["metadata"]["labels"]["version"]): secret["metadata"]["labels"]["status"]
+        for secret in kube_api.objects(
+            "secrets", store.namespace, label_selector=f"owner=helm,name={store.release_name}"
+        )
+    }
+
+
+@pytest.mark.parametrize("helm_binary", helm_params())
+def test_a_run_settles_an_upgrade_an_interrupted_run_left_pending_and_installs(
+    helm_binary, kube_api, tenant, tmp_path
+):
+    access = access_for(kube_api, helm_binary, tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name="left-pending", engine="woocommerce")
+    assert store_run_execute(run_id=_latest_run(store).pk, access=access).outcome == "succeeded"
+    _interrupt_an_upgrade(kube_api, access, store, until_status="pending-upgrade", helm_timeout=120)
+    assert _revisions(kube_api, store) == {1: "deployed", 2: "pending-upgrade"}
+
+    run, outcome = _install_again(store, access)
+
+    assert outcome.outcome == "succeeded", outcome.detail
+    store.refresh_from_db()
+    assert store.status == StoreStatus.READY
+    # 3 is the rollback to 1 that settled 2 (helm leaves 2's own record as it was); 4 the install
+    # this run came for.
+    assert {n: s for n, s in _revisions(kube_api, store).items() if n != 2} == {
+        1: "superseded", 3: "superseded", 4: "deployed"
+    }  # fmt: skip
+    assert kube_api.helm_release(store.namespace, store.release_name, revision=3)["info"]["description"] == (
+        "Rollback to 1"
+    )
+    helm_calls = [c.argv[1] for c in CommandRecord.objects.filter(run=run, tool="helm").order_by("pk")]
+    assert helm_calls == ["upgrade", "rollback", "upgrade"]
+    settled = store.events.get(kind=StoreEventKind.STEP, step="helm-settle")
+    assert "revision 2 was left pending-upgrade" in settled.reason
+
+
+def test_an_upgrade_stopped_during_its_own_rollback_is_settled_onto_the_last_good_revision(
+    kube_api, tenant, tmp_path
+):
+    """helm's --rollback-on-failure had begun: 2 failed (the broken version), 3 pending-rollback. The
+    settle goes back to 1, the last revision that was ever good, never onto the broken 2."""
+    from testkit.helm import HELM_BINARIES
+
+    access = access_for(kube_api, HELM_BINARIES["helm4"], tmp_path / "helm")
+    store, _ = store_create(tenant=tenant, name="mid-rollback", engine="woocommerce")
+    assert store_run_execute(run_id=_latest_run(store).pk, access=access).outcome == "succeeded"
+    _interrupt_an_upgrade(kube_api, access, store, until_status="pending-rollback", helm_timeout=3)
+    assert _revisions(kube_api, store) == {1: "deployed", 2: "failed", 3: "pending-rollback"}
+
+    run, outcome = _install_again(store, access)
+
+    assert outcome.outcome == "succeeded", outcome.detail
+    assert kube_api.helm_release(store.namespace, store.release_name, revision=4)["info"]["description"] == (
+        "Rollback to 1"
+    )
+    assert _revisions(kube_api, store)[5] == "deployed"

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from stores.choices import EngineVersionState, RolloutItemStatus, RolloutStatus, StoreStatus
+from stores.choices import EngineVersionState, RolloutItemStatus, RolloutStatus, StoreEventKind, StoreStatus
 from stores.lifecycle import store_create
-from stores.models import EngineVersion, Rollout, Store
-from stores.reconcile import fleet_reconcile
+from stores.models import EngineVersion, Rollout, Store, StoreEvent
 from stores.tests.real_cluster.support import release_states, status_of, unique_name
 from stores.upgrades import rollout_advance, rollout_create, rollout_start
-from testkit.helm import HELM_BINARIES, access_for
+from testkit.helm import HELM_BINARIES
 from testkit.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
@@ -82,11 +81,11 @@ def test_a_rollout_moves_every_store_to_the_target_batch_by_batch(cluster, tenan
         assert _wordpress_images(cluster, store.namespace) == {"wordpress:6.8.3-php8.3-apache"}
 
 
-def test_a_broken_version_stops_after_the_canary_and_is_rolled_back(cluster, tenant, start_worker, tmp_path):
+def test_a_broken_version_stops_after_the_canary_and_is_rolled_back(cluster, tenant, start_worker):
     a = _version("a", "6.8.2-php8.3-apache", EngineVersionState.DEFAULT)
     c = _version("c", "6.8.9-php8.3-apache", EngineVersionState.AVAILABLE)
     # A short budget: a never-ready upgrade fails in seconds, not helm's full timeout.
-    start_worker(cluster, HELM_BINARIES["helm4"], concurrency=2, PROVISIONING_TIMEOUT="20")
+    short_budget = start_worker(cluster, HELM_BINARIES["helm4"], concurrency=2, PROVISIONING_TIMEOUT="20")
     _room_for_the_fleet(tenant)
     stores = [
         store_create(tenant=tenant, name=unique_name("brk"), engine="woocommerce")[0] for _ in range(STORES)
@@ -111,21 +110,24 @@ def test_a_broken_version_stops_after_the_canary_and_is_rolled_back(cluster, ten
     for store in stores:
         cluster.clear_never_ready(store.namespace)
 
+    # The rollback gets a production-sized budget; the 20 s one was only to make C fail fast.
+    short_budget.stop()
+    start_worker(cluster, HELM_BINARIES["helm4"], concurrency=2, PROVISIONING_TIMEOUT="120")
+
     assert rollout_advance(rollout_id=rollout.pk).status == RolloutStatus.STOPPED
     stopped = Rollout.objects.get(pk=rollout.pk)
     assert all(s.name in stopped.status_reason for s in canary)
 
-    # The worker's budget stopped helm mid-upgrade, leaving the release pending; the reconciler (beat,
-    # every RECONCILE_INTERVAL in production) recovers it so the rollback's helm can run.
-    access = access_for(cluster, HELM_BINARIES["helm4"], tmp_path / "helm")
-
+    # The budget stopped helm mid-upgrade, leaving each canary release pending-upgrade. No reconciler
+    # runs here: each rollback run settles the release its store's interrupted upgrade left behind.
     def rolled_back() -> bool:
-        fleet_reconcile(access=access)
         rollout_advance(rollout_id=rollout.pk)
         items = Rollout.objects.get(pk=rollout.pk).items.filter(store__in=canary)
         return set(items.values_list("status", flat=True)) == {RolloutItemStatus.ROLLED_BACK}
 
     wait_for(rolled_back, timeout=240, what="the canary rolled back to A")
+    settled = StoreEvent.objects.filter(store__in=canary, kind=StoreEventKind.STEP, step="helm-settle")
+    assert settled.exists(), "no rollback met the release its interrupted upgrade left pending"
     for store in canary:
         assert Store.objects.get(pk=store.pk).engine_version == a and status_of(store) == StoreStatus.READY
         assert _wordpress_images(cluster, store.namespace) == {"wordpress:6.8.2-php8.3-apache"}
