@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 
 from platform_site.errors import ApplicationError
 from provisioning.choices import ClusterHealth
@@ -60,20 +60,31 @@ class ClusterLoad:
         return self.cpu_millicores + cpu_millicores <= cpu and self.memory_mib + memory_mib <= memory
 
 
-def cluster_loads() -> list[ClusterLoad]:
-    """Every cluster with the quota its live stores claim (two grouped queries for all of them)."""
-    live = Store.objects.exclude(status__in=STORE_TERMINAL_STATUSES)
+def cluster_loads(clusters: list[Cluster] | None = None) -> list[ClusterLoad]:
+    """Every cluster (or these) with the quota its live stores claim and how many there are: one
+    grouped query for all of them. The join to the plan's resources has a row per engine the plan
+    prices, so the sums take only the store's own engine and the count counts stores once."""
     resources = "tenant__plan__resources"
-    claimed: dict[int, tuple[int, int]] = {
-        row["cluster_id"]: (int(row["cpu"] or 0), int(row["memory"] or 0))
-        for row in live.filter(**{f"{resources}__engine": F("engine")})
+    own_engine = Q(**{f"{resources}__engine": F("engine")})
+    claimed = {
+        row["cluster_id"]: row
+        for row in Store.objects.exclude(status__in=STORE_TERMINAL_STATUSES)
         .values("cluster_id")
-        .annotate(cpu=Sum(f"{resources}__cpu_millicores"), memory=Sum(f"{resources}__memory_mib"))
+        .annotate(
+            cpu=Sum(f"{resources}__cpu_millicores", filter=own_engine),
+            memory=Sum(f"{resources}__memory_mib", filter=own_engine),
+            n=Count("id", distinct=True),
+        )
     }
-    counts = dict(live.values("cluster_id").annotate(n=Count("id")).values_list("cluster_id", "n"))
+    empty = {"cpu": 0, "memory": 0, "n": 0}
     return [
-        ClusterLoad(cluster, *claimed.get(cluster.pk, (0, 0)), int(counts.get(cluster.pk, 0)))
-        for cluster in Cluster.objects.all()
+        ClusterLoad(
+            cluster,
+            int(claimed.get(cluster.pk, empty)["cpu"] or 0),
+            int(claimed.get(cluster.pk, empty)["memory"] or 0),
+            int(claimed.get(cluster.pk, empty)["n"]),
+        )
+        for cluster in (list(Cluster.objects.all()) if clusters is None else clusters)
     ]
 
 
@@ -87,14 +98,15 @@ def _serialise_placements() -> None:
 def store_place(*, tenant: Tenant, engine: str) -> Cluster:
     """The cluster a new store of `tenant` and `engine` goes to; NoClusterHasRoom when none fits.
     Must be called inside the transaction that creates the store."""
-    if not Cluster.objects.exists():
+    clusters = list(Cluster.objects.all())
+    if not clusters:
         return cluster_default()
     _serialise_placements()
     need = PlanResources.objects.filter(plan_id=tenant.plan_id, engine=engine).first()
     cpu, memory = (need.cpu_millicores, need.memory_mib) if need else (0, 0)
     candidates = [
         load
-        for load in cluster_loads()
+        for load in cluster_loads(clusters)
         if not load.cluster.draining and load.cluster.health != ClusterHealth.UNREACHABLE
     ]
     if tenant.region:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from stores.choices import STORE_ALLOWED_TRANSITIONS, StoreEventKind, StoreStatus
 from stores.models import Store, StoreEvent
-from stores.webhooks import webhooks_store_status_changed
+from stores.webhooks import webhooks_store_created, webhooks_store_status_changed
 
 
 def _allowed_sources(target: str) -> set[str]:
@@ -84,7 +84,7 @@ def store_record_created(*, store: Store, reason: str, actor: Any = None) -> Sto
         reason=reason,
         actor=actor if getattr(actor, "pk", None) else None,
     )
-    webhooks_store_status_changed(store_id=store.pk, status=store.status)
+    webhooks_store_created(store=store)
     return event
 
 

@@ -204,6 +204,15 @@ def webhooks_store_status_changed(
     return _webhook_message_record(store, event_type, {"store": _store_payload(store)})
 
 
+def webhooks_store_created(*, store: Store) -> WebhookMessage | None:
+    """Like webhooks_store_status_changed for a new store's first status, with the row the creating
+    transaction already holds (a create is the web path's hottest write: no second read of it)."""
+    event_type = WEBHOOK_EVENT_FOR_STATUS.get(store.status)
+    if event_type is None:
+        return None
+    return _webhook_message_record(store, event_type, {"store": _store_payload(store)})
+
+
 def webhooks_domain_status_changed(*, domain_id: int, status: str) -> WebhookMessage | None:
     """Like webhooks_store_status_changed, for a custom domain turning active or failed (called by the
     domain's status writer inside its transaction)."""

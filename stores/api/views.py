@@ -220,12 +220,12 @@ class StoreViewSet(
         payload.is_valid(raise_exception=True)
         store, created = store_create(tenant=tenant, actor=request.user, **payload.validated_data)
         store = self.get_queryset().get(pk=store.pk)
+        data = StoreSerializer(store, context=self.get_serializer_context()).data
         # str(): the serializer returns a Hyperlink (a str subclass), which WSGI servers refuse in headers.
-        location = str(StoreSerializer(store, context=self.get_serializer_context()).data["url"])
-        return self._render(
-            store,
-            status_code=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
-            headers={"Location": location},
+        return Response(
+            data,
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+            headers={"Location": str(data["url"])},
         )
 
     @extend_schema(
