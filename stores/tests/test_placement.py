@@ -63,6 +63,30 @@ def test_stores_go_to_the_least_loaded_cluster_that_fits(tenant):
     assert loads == {"big": (WOO_CPU, WOO_MEMORY, 1), "small": (WOO_CPU, WOO_MEMORY, 1)}
 
 
+def test_a_clusters_load_sums_each_stores_own_engine_and_counts_it_once():
+    """The plan prices both engines (two joined rows per store): each store adds its own engine's
+    quota once; a store whose plan prices nothing for its engine still counts, with no quota."""
+    from stores.models import Plan, PlanResources
+
+    Cluster.objects.all().delete()
+    here = _cluster("here", cpu=100_000, memory=100_000)
+    woo = StoreFactory(cluster=here, engine="woocommerce")
+    medusa = StoreFactory(cluster=here, engine="medusa", name="a-medusa")
+    StoreFactory(
+        cluster=here,
+        tenant=TenantFactory(plan=Plan.objects.create(name="Bare", max_stores=3)),
+        name="unpriced",
+    )
+    StoreFactory(cluster=here, name="gone-already", status="deleted")
+    need = [PlanResources.objects.get(plan=store.tenant.plan, engine=store.engine) for store in (woo, medusa)]
+
+    [load] = cluster_loads()
+
+    assert load.stores == 3
+    assert load.cpu_millicores == sum(row.cpu_millicores for row in need) == 3000
+    assert load.memory_mib == sum(row.memory_mib for row in need) == 3072
+
+
 def test_draining_and_unreachable_clusters_get_no_new_store(tenant):
     Cluster.objects.all().delete()
     _cluster("draining", cpu=100_000, memory=100_000, draining=True)
