@@ -577,8 +577,9 @@ class LocalCluster:
 
     # ---- test helpers ------------------------------------------------------------------------------
 
-    def make_never_ready(self, namespace: str) -> None:
-        """From now on, pods created in `namespace` start but never become Ready (a kwok Stage)."""
+    def make_never_ready(self, namespace: str, *, image: str | None = None) -> None:
+        """From now on, pods created in `namespace` (only those whose first container runs `image`,
+        if given: a broken version) start but never become Ready (a kwok Stage)."""
         stages = {s["metadata"]["name"]: s for s in yaml.safe_load_all(STAGES_FILE.read_text())}
         stage = json.loads(json.dumps(stages["pod-never-ready-by-label"]))
         stage["metadata"] = {"name": f"never-ready-{namespace}"[:63]}
@@ -586,6 +587,8 @@ class LocalCluster:
             e for e in stage["spec"]["selector"]["matchExpressions"] if NEVER_READY_LABEL not in e["key"]
         ]
         expressions.append({"key": ".metadata.namespace", "operator": "In", "values": [namespace]})
+        if image is not None:
+            expressions.append({"key": ".spec.containers[0].image", "operator": "In", "values": [image]})
         stage["spec"]["selector"]["matchExpressions"] = expressions
         self.apply(stage)
 

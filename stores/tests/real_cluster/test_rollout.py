@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from stores.choices import EngineVersionState, RolloutItemStatus, RolloutStatus, StoreEventKind, StoreStatus
+from stores.choices import EngineVersionState, RolloutItemStatus, RolloutStatus, StoreStatus
 from stores.lifecycle import store_create
-from stores.models import EngineVersion, Rollout, Store, StoreEvent
+from stores.models import EngineVersion, Rollout, Store
 from stores.tests.real_cluster.support import release_states, status_of, unique_name
 from stores.upgrades import rollout_advance, rollout_create, rollout_start
 from testkit.helm import HELM_BINARIES
@@ -95,9 +95,9 @@ def test_a_broken_version_stops_after_the_canary_and_is_rolled_back(cluster, ten
         timeout=600,
         what=f"{STORES} stores ready",
     )
-    # Version C is broken: every pod it starts stays unready (a kwok never-ready stage).
+    # Version C is broken: every WordPress pod of its image stays unready (a kwok never-ready stage).
     for store in stores:
-        cluster.make_never_ready(store.namespace)
+        cluster.make_never_ready(store.namespace, image="wordpress:6.8.9-php8.3-apache")
     rollout = rollout_start(rollout=rollout_create(target=c, batch_size=BATCH, pause_seconds=0))
     assert rollout_advance(rollout_id=rollout.pk).started == BATCH
     canary, rest = stores[:BATCH], stores[BATCH:]
@@ -106,10 +106,6 @@ def test_a_broken_version_stops_after_the_canary_and_is_rolled_back(cluster, ten
         timeout=180,
         what="the canary to fail",
     )
-    # The fault is C's: pods started from here on (the rollback to A) become ready again.
-    for store in stores:
-        cluster.clear_never_ready(store.namespace)
-
     # The rollback gets a production-sized budget; the 20 s one was only to make C fail fast.
     short_budget.stop()
     start_worker(cluster, HELM_BINARIES["helm4"], concurrency=2, PROVISIONING_TIMEOUT="120")
@@ -118,16 +114,14 @@ def test_a_broken_version_stops_after_the_canary_and_is_rolled_back(cluster, ten
     stopped = Rollout.objects.get(pk=rollout.pk)
     assert all(s.name in stopped.status_reason for s in canary)
 
-    # The budget stopped helm mid-upgrade, leaving each canary release pending-upgrade. No reconciler
-    # runs here: each rollback run settles the release its store's interrupted upgrade left behind.
+    # No reconciler runs here: a rollback needs nothing but its own run (one that finds its release
+    # left pending settles it first; test_faults shows that case).
     def rolled_back() -> bool:
         rollout_advance(rollout_id=rollout.pk)
         items = Rollout.objects.get(pk=rollout.pk).items.filter(store__in=canary)
         return set(items.values_list("status", flat=True)) == {RolloutItemStatus.ROLLED_BACK}
 
     wait_for(rolled_back, timeout=240, what="the canary rolled back to A")
-    settled = StoreEvent.objects.filter(store__in=canary, kind=StoreEventKind.STEP, step="helm-settle")
-    assert settled.exists(), "no rollback met the release its interrupted upgrade left pending"
     for store in canary:
         assert Store.objects.get(pk=store.pk).engine_version == a and status_of(store) == StoreStatus.READY
         assert _wordpress_images(cluster, store.namespace) == {"wordpress:6.8.2-php8.3-apache"}
