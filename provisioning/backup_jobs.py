@@ -213,8 +213,8 @@ def job_manifest(spec: BackupJobSpec) -> client.V1Job:
         # reads for the failure reason.
         termination_message_policy="FallbackToLogsOnError",
         # Small enough to fit next to a running store in its own quota: the default plan's WooCommerce
-        # store leaves 300m CPU and 320Mi of limits free (found on the real control plane, where
-        # 500m was refused). The dump streams, so memory does not grow with the shop.
+        # store (web, its wp-cron sidecar, MariaDB) leaves 200m CPU and 192Mi of limits free (on the
+        # real control plane 500m was refused). The dump streams, so memory does not grow with the shop.
         resources=client.V1ResourceRequirements(
             requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "200m", "memory": "192Mi"}
         ),
@@ -293,8 +293,9 @@ def wait_job(
     namespace: str,
     job_name: str,
     timeout_seconds: float,
-    # A CronJob's pod (wp-cron) can hold the quota's headroom for a few seconds; the Job controller
-    # retries the pod meanwhile, so only a refusal that lasts is the quota's answer.
+    # A pod on its way out (a finished setup Job's, a rollout's old one) can hold the quota's headroom
+    # for a few seconds; the Job controller retries the pod meanwhile, so only a refusal that lasts
+    # is the quota's answer.
     refused_after_seconds: float = 45,
     poll: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,

@@ -43,13 +43,15 @@ from localcluster.node import missing_requirements, real_node_cluster
 
 HELM = REPO_ROOT / ".tools" / "bin" / "helm3"
 PROBE_IMAGE = "localhost/netpol-probe:1"
-# What the pods of this world run: the probe, both stores' datastores and WordPress, and the platform's
-# PostgreSQL and Redis (the same stand-ins as the stores'). Medusa's image is left out on purpose: it
-# cannot run its migrations here, and the web stand-in carries its labels instead.
+# What the pods of this world run: the probe, both stores' datastores, WordPress and its wp-cron
+# sidecar, and the platform's PostgreSQL and Redis (the same stand-ins as the stores'). Medusa's image
+# is left out on purpose: it cannot run its migrations here, and the web stand-in carries its labels
+# instead.
 IMAGES = (
     PROBE_IMAGE,
     "mariadb:11.4.7",
     "wordpress:6.8.2-php8.3-apache",
+    "wordpress:cli-2.12.0-php8.3",
     "postgres:16.9-bookworm",
     "redis:7.4.2-bookworm",
 )

@@ -24,7 +24,6 @@ NEEDED = {
     "woocommerce": {
         ("Deployment/wordpress", "StatefulSet/mariadb", 3306),
         ("Job/wp-setup", "StatefulSet/mariadb", 3306),
-        ("CronJob/wp-cron", "StatefulSet/mariadb", 3306),
     },
     "medusa": {
         ("Deployment/medusa", "StatefulSet/postgres", 5432),
@@ -34,7 +33,7 @@ NEEDED = {
     },
 }
 INTERNET = {
-    "woocommerce": {"Deployment/wordpress", "Job/wp-setup", "CronJob/wp-cron"},
+    "woocommerce": {"Deployment/wordpress", "Job/wp-setup"},
     "medusa": {"Deployment/medusa", "Job/medusa-bootstrap"},
 }
 KUBE_DNS = {

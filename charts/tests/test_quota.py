@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiClient
 
 from charts.tests.footprint import (
     Footprint,
@@ -13,13 +14,16 @@ from charts.tests.footprint import (
     parse_quantity,
     peak_footprint,
     pod_footprint,
+    quota_footprint,
     quota_violations,
 )
-from charts.tests.rendering import by_kind, render_chart
+from charts.tests.rendering import by_kind, pod_spec, render_chart
 from charts.tests.support import CHARTS_DIR, QUOTA, ci_values
+from provisioning.backup_jobs import job_manifest
+from provisioning.tests.test_backup_jobs import backup_spec
 
 WORKLOADS = {
-    "woocommerce": {"Deployment/wordpress", "StatefulSet/mariadb", "Job/wp-setup", "CronJob/wp-cron"},
+    "woocommerce": {"Deployment/wordpress", "StatefulSet/mariadb", "Job/wp-setup"},
     "medusa": {"Deployment/medusa", "StatefulSet/postgres", "Deployment/redis", "Job/medusa-bootstrap"},
 }
 OVERSIZED = {
@@ -33,6 +37,27 @@ def test_store_fits_its_quota(store: tuple[str, str, list[dict[str, Any]]]) -> N
 
     assert quota_violations(manifests) == []
     assert set(peak_footprint(manifests)) == WORKLOADS[chart]
+
+
+def test_a_backup_job_fits_beside_the_running_store(store: tuple[str, str, list[dict[str, Any]]]) -> None:
+    # A backup runs while the store serves: every long-running pod (the wp-cron sidecar included, it
+    # is always there) plus the backup Job's pod must fit the quota, or admission refuses the backup.
+    chart, _, manifests = store
+    running = sum(
+        (
+            pod_footprint(pod_spec(obj)).times(int(obj["spec"].get("replicas", 1)))
+            for obj in manifests
+            if obj["kind"] in {"Deployment", "StatefulSet"}
+        ),
+        Footprint(),
+    )
+    job = ApiClient().sanitize_for_serialization(job_manifest(backup_spec("backup", chart)))
+    backup = pod_footprint(job["spec"]["template"]["spec"])
+    quota = quota_footprint(manifests)
+
+    total = running + backup
+    for field in ("requests_cpu", "limits_cpu", "requests_memory", "limits_memory"):
+        assert getattr(total, field) <= getattr(quota, field), (field, running, backup, quota)
 
 
 def test_quota_is_the_engine_default(store: tuple[str, str, list[dict[str, Any]]]) -> None:

@@ -1,4 +1,4 @@
-"""WooCommerce specifics: WordPress on 8080 as www-data, wp-cron on a clock, and a setup script that
+"""WooCommerce specifics: WordPress on 8080 as www-data, wp-cron on a clock beside it, and a setup script that
 installs the store once and is harmless when run again (executed here against a fake wp-cli)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from charts.tests.rendering import CHARTS_DIR, find
-from charts.tests.support import rendered
+from charts.tests.rendering import CHARTS_DIR, HelmTemplateError, by_kind, find, render_chart
+from charts.tests.support import ci_values, rendered
 
 FAKE_WP = r"""#!/bin/sh
 # Stand-in for wp-cli: records every call and keeps just enough state to answer the script.
@@ -80,7 +80,7 @@ def test_wordpress_runs_as_www_data_on_8080_with_the_site_url() -> None:
     manifests = rendered("woocommerce", "prod")
     deployment = find(manifests, "Deployment", "wordpress")
     spec = deployment["spec"]["template"]["spec"]
-    (container,) = spec["containers"]
+    container, _cron = spec["containers"]
     extra = _env(container)["WORDPRESS_CONFIG_EXTRA"]["value"]
     apache = find(manifests, "ConfigMap", "apache")["data"]
 
@@ -106,13 +106,33 @@ def test_storage_uses_the_given_class() -> None:
     assert template["spec"]["storageClassName"] == "local-path"
 
 
-def test_cron_runs_due_events_every_minute_one_at_a_time() -> None:
-    cronjob = find(rendered("woocommerce"), "CronJob", "wp-cron")
-    (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+def test_cron_runs_due_events_every_minute_one_at_a_time_beside_wordpress() -> None:
+    manifests = rendered("woocommerce")
+    pod = find(manifests, "Deployment", "wordpress")["spec"]["template"]["spec"]
+    web, cron = pod["containers"]
+    script = cron["command"][-1]
 
-    assert cronjob["spec"]["schedule"] == "* * * * *"
-    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
-    assert "wp cron event run --due-now" in container["command"][-1]
+    # No CronJob: a Job and a pod per store per minute would load the control plane with the fleet.
+    assert by_kind(manifests, "CronJob") == []
+    assert cron["name"] == "wp-cron" and cron["image"].endswith(":cli-2.12.0-php8.3")
+    # One run at a time: the loop waits for each run, then sleeps the interval.
+    assert "wp cron event run --due-now" in script and "sleep 60 & wait $!" in script
+    assert script.index("wp core is-installed") < script.index("wp cron event run")
+    # It sees the same WordPress files and wp-config constants as the web server, not its /tmp.
+    mounts = {mount["name"]: mount["mountPath"] for mount in cron["volumeMounts"]}
+    assert mounts == {"html": "/var/www/html", "cron-tmp": "/tmp"}
+    assert {e["name"] for e in web["env"]} <= {e["name"] for e in cron["env"]}
+    assert cron["resources"]["limits"] == {"cpu": "100m", "memory": "128Mi"}
+
+
+def test_cron_interval_is_a_value_and_the_schema_bounds_it() -> None:
+    local = [ci_values("woocommerce", "local")]
+    manifests = render_chart("woocommerce", local, values={"cron": {"intervalSeconds": 300}})
+    pod = find(manifests, "Deployment", "wordpress")["spec"]["template"]["spec"]
+    assert "sleep 300 & wait $!" in pod["containers"][1]["command"][-1]
+
+    with pytest.raises(HelmTemplateError, match="intervalSeconds"):
+        render_chart("woocommerce", local, values={"cron": {"intervalSeconds": 1}})
 
 
 @pytest.fixture

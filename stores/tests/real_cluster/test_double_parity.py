@@ -88,9 +88,6 @@ def _essence(objects_by_kind: dict[str, list[dict[str, Any]]], store_name: str) 
             name = obj["metadata"]["name"]
             if (resource, name) in CONTROLLER_MADE:
                 continue
-            owners = obj["metadata"].get("ownerReferences") or []
-            if resource == "jobs" and any(owner.get("kind") == "CronJob" for owner in owners):
-                continue  # a schedule's tick (wp-cron) depends on the clock, not on what was applied
             labels = {k: v for k, v in obj["metadata"].get("labels", {}).items() if k not in VOLATILE_LABELS}
             entry = {"labels": labels, "fields": _key_fields(resource, obj)}
             essence[f"{resource}/{name}"] = entry

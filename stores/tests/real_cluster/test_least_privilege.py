@@ -2,7 +2,11 @@
 only the platform ServiceAccount's token provisions, upgrades, reconciles, reveals credentials and
 tears down; the same token is refused (403) everything the chart claims it cannot do."""
 
+import shutil
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.db import transaction
 from kubernetes import config
 
@@ -27,6 +31,7 @@ from testkit.helm import HELM_BINARIES, access_for
 from testkit.waiting import wait_for
 
 ENFORCE = "pod-security.kubernetes.io/enforce"
+LEGACY_WP_CRON = Path(__file__).with_name("legacy_wp_cron.yaml")
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.real_cluster]
 
 
@@ -103,6 +108,37 @@ def test_a_worker_with_only_the_platform_token_runs_the_whole_lifecycle(
     store_request_teardown(store=store)
     wait_for(lambda: status_of(store) == StoreStatus.DELETED, timeout=120, what="store deleted")
     assert cluster.get("namespaces", store.namespace) is None
+
+
+def test_a_store_made_while_wp_cron_was_a_cronjob_upgrades_under_the_platform_token(
+    cluster, platform_identity, web_identity, tenant, start_worker, tmp_path
+):
+    # The WooCommerce chart as it was: today's plus the wp-cron CronJob it rendered until wp-cron became
+    # a sidecar. Upgrading such a store, helm deletes the CronJob, with the platform token's rights.
+    old_charts = tmp_path / "charts"
+    shutil.copytree(Path(settings.STORE_CHARTS_DIR) / "woocommerce", old_charts / "woocommerce")
+    shutil.copy(LEGACY_WP_CRON, old_charts / "woocommerce" / "templates" / "cron.yaml")
+    helm = HELM_BINARIES["helm4"]
+    token = _TokenCluster(platform_identity.kubeconfig)
+    identity = {
+        "PLATFORM_SERVICE_ACCOUNT": platform_identity.setting,
+        "PLATFORM_WEB_SERVICE_ACCOUNT": web_identity.setting,
+    }
+    old_worker = start_worker(token, helm, STORE_CHARTS_DIR=str(old_charts), **identity)
+    store, _ = store_create(tenant=tenant, name=unique_name("legacy"), engine="woocommerce")
+    wait_for(lambda: status_of(store) == StoreStatus.READY, timeout=120, what="store ready on the old chart")
+    cronjobs = [c["metadata"]["name"] for c in cluster.objects("cronjobs", store.namespace, api="batch/v1")]
+    assert cronjobs == ["wp-cron"]
+    old_worker.stop()
+
+    start_worker(token, helm, **identity)
+    _reprovision(store)
+    wait_for(lambda: status_of(store) == StoreStatus.READY, timeout=120, what="store upgraded")
+
+    assert cluster.objects("cronjobs", store.namespace, api="batch/v1") == []
+    assert release_states(cluster, store.namespace) == ["deployed", "superseded"]
+    (web,) = cluster.objects("deployments", store.namespace, api="apps/v1")
+    assert [c["name"] for c in web["spec"]["template"]["spec"]["containers"]] == ["wordpress", "wp-cron"]
 
 
 def _assert_the_web_token_reads_nothing_else(cluster, token, namespace):

@@ -36,7 +36,7 @@ def _wordpress_images(cluster, namespace: str) -> set[str]:
         container["image"]
         for deployment in cluster.objects("deployments", namespace, api="apps/v1")
         for container in deployment["spec"]["template"]["spec"]["containers"]
-        if "wordpress" in container["image"]
+        if container["name"] == "wordpress"  # not the wp-cron sidecar, whose cli image stays
     }
 
 
