@@ -163,6 +163,9 @@ def run(stores: int = 1000, cluster_counts: tuple[int, ...] = (1, 3)) -> dict[st
     results: dict[str, object] = {}
     for count in cluster_counts:
         figures = _configuration(stores, count, platform_cap)
+        # A configuration takes up to an hour at 1,000 stores: its figures are printed as soon as it
+        # ends, so a later configuration's failure does not lose them.
+        print(f"  {count} cluster{'s' if count > 1 else ''} done: {figures}", flush=True)
         for key, value in figures.items():
             results[f"{count} cluster{'s' if count > 1 else ''}: {key}"] = value
     return results
