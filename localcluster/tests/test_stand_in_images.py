@@ -6,7 +6,8 @@ Redis, and the WooCommerce chart's MariaDB (MARIADB_* variables, healthcheck.sh)
 configuration, reaching MariaDB through its Service), all under Pod Security `restricted` with
 read-only root filesystems.
 
-Needs what test_real_node.py needs, plus the postgres, mariadb and wordpress images and helm.
+Needs what test_real_node.py needs, plus the postgres, mariadb, wordpress and wordpress-cli images and
+helm.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from localcluster.tests.support import (
     wait_workloads_ready,
 )
 
-IMAGES = ("postgres:16.9-bookworm", "redis:7.4.2-bookworm", "mariadb:11.4.7", "wordpress:6.8.2-php8.3-apache")
+# The web pod carries the wp-cron sidecar, so WordPress's pod needs the wp-cli stand-in as well.
+IMAGES = (
+    "postgres:16.9-bookworm",
+    "redis:7.4.2-bookworm",
+    "mariadb:11.4.7",
+    "wordpress:6.8.2-php8.3-apache",
+    "wordpress:cli-2.12.0-php8.3",
+)
 # The chart's quota and default limits come along: the pods must fit them as they would in a store.
 # The Jobs are left out: Medusa's needs its own image (test_medusa_image.py) and WooCommerce's needs
 # wp-cli, which no registry here carries.
