@@ -520,6 +520,9 @@ PROVISIONING_VISIBILITY_TIMEOUT = PROVISIONING_TASK_TIME_LIMIT + 300
 TEARDOWN_NAMESPACE_TIMEOUT = env.int("TEARDOWN_NAMESPACE_TIMEOUT", default=180)
 # At most this many helm processes run at once across all workers (a small cluster is not flooded).
 PROVISIONING_CONCURRENCY = env.int("PROVISIONING_CONCURRENCY", default=4)
+# How often a run waiting for a helm slot asks again by itself. Only a safety net: the run that frees
+# a slot hands it to the oldest waiting run at once (provisioning_runs_hand_off).
+PROVISIONING_WAITING_POLL_SECONDS = env.int("PROVISIONING_WAITING_POLL_SECONDS", default=60)
 
 # ---------------------------------------------------------------------------------------------------
 # Celery — https://docs.celeryq.dev/en/stable/userguide/configuration.html

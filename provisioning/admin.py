@@ -32,7 +32,17 @@ class CommandRecordInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(ProvisioningRun)
 class ProvisioningRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "store", "kind", "attempt", "status", "created_at", "started_at", "finished_at")
+    list_display = (
+        "id",
+        "store",
+        "kind",
+        "attempt",
+        "status",
+        "created_at",
+        "told_busy_at",
+        "started_at",
+        "finished_at",
+    )
     list_filter = ("status", "kind")
     search_fields = ("store__name", "celery_task_id")
     list_select_related = ("store",)

@@ -91,7 +91,17 @@ class ProvisioningRun(models.Model):
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
     attempt = models.PositiveIntegerField(help_text="1 for the first run of this kind for this store.")
     celery_task_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # Each message carries the dispatch number it was sent with; one older than this is superseded and
+    # drops itself, so a run has one live message however often it was sent.
     dispatch_count = models.PositiveIntegerField(default=0, help_text="How often it was sent to the broker.")
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When it was last sent.")
+    # Told busy after its latest dispatch: it waits to be handed the next free helm slot.
+    told_busy_at = models.DateTimeField(
+        "last found no helm slot",
+        null=True,
+        blank=True,
+        help_text="When a claim last found no free helm slot for it.",
+    )
     worker = models.CharField(max_length=200, blank=True, default="", help_text="host:pid that claimed it.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -147,14 +147,15 @@ def _settle_pending(helm: HelmClient, namespace: str, release: str, report: Reco
 
 
 def redispatch_orphaned_runs(*, now: datetime | None = None) -> list[int]:
-    """Send queued runs again when they never reached the broker or their message was lost."""
+    """Send queued runs again when they never reached the broker or their message may be lost (not
+    sent for longer than the broker's visibility timeout). A message still alive (a waiting run's
+    poll) is superseded by the new one and drops itself, so a run never has two."""
     now = now or timezone.now()
     lost_after = timedelta(seconds=settings.PROVISIONING_VISIBILITY_TIMEOUT)
     redispatched = []
     for run in ProvisioningRun.objects.filter(status=RunStatus.QUEUED).order_by("created_at")[:500]:
-        age = now - run.created_at
-        never_sent = run.dispatch_count == 0 and age > UNDISPATCHED_GRACE
-        lost = run.dispatch_count > 0 and age > lost_after * run.dispatch_count
+        never_sent = run.dispatch_count == 0 and now - run.created_at > UNDISPATCHED_GRACE
+        lost = run.dispatch_count > 0 and now - (run.dispatched_at or run.created_at) > lost_after
         if (never_sent or lost) and provisioning_run_dispatch(run_id=run.pk):
             redispatched.append(run.pk)
     return redispatched

@@ -18,7 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from provisioning.choices import (
@@ -53,7 +54,19 @@ def run_transition(*, run_id: int, to: RunStatus, **fields: Any) -> bool:
         fields.setdefault("finished_at", timezone.now())
     if "error" in fields:
         fields["error"] = clean_output(fields["error"], limit=4000)
-    return ProvisioningRun.objects.filter(pk=run_id, status__in=sources).update(status=to, **fields) == 1
+    moved = ProvisioningRun.objects.filter(pk=run_id, status__in=sources).update(status=to, **fields) == 1
+    if moved and RunStatus.RUNNING in sources:
+        # A run that ended may have freed a helm slot: hand it to the oldest waiting run, once the
+        # end is committed (so the claim it leads to sees the slot free).
+        transaction.on_commit(_hand_off_after_commit)
+    return moved
+
+
+def _hand_off_after_commit() -> None:
+    try:
+        provisioning_runs_hand_off()
+    except DatabaseError as exc:  # the end is recorded; waiting runs still poll and start later
+        logger.warning("freed helm slot not handed off: %s", redact(str(exc)))
 
 
 def provisioning_run_create(
@@ -93,30 +106,130 @@ def provisioning_run_attempts_in_a_row(*, store_id: int, kind: RunKind) -> int:
     return runs.filter(pk__gt=last_success).count() if last_success is not None else runs.count()
 
 
-def provisioning_run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
-    """Send a queued run to the broker. A broker outage is logged, not raised: the stored run is
-    re-dispatched by the reconciler, so the request that created it still succeeds."""
+@dataclass(frozen=True)
+class _Dispatch:
+    """A dispatch number taken for a run, with what to put back if its message cannot be sent."""
+
+    run_id: int
+    number: int
+    task_id: str
+    previous_number: int
+    previous_at: Any
+
+
+def _dispatch_number_take(run_id: int) -> _Dispatch | None:
+    # Numbered before the message exists, so a worker that takes it at once finds it current.
+    with transaction.atomic():
+        run = ProvisioningRun.objects.select_for_update().filter(pk=run_id, status=RunStatus.QUEUED).first()
+        if run is None:
+            return None
+        taken = _Dispatch(
+            run.pk, run.dispatch_count + 1, run.celery_task_id, run.dispatch_count, run.dispatched_at
+        )
+        ProvisioningRun.objects.filter(pk=run_id).update(
+            dispatch_count=taken.number, dispatched_at=timezone.now()
+        )
+    return taken
+
+
+def _dispatch_send(taken: _Dispatch, countdown: float | None = None) -> bool:
     from platform_site.celery import app
 
-    run = ProvisioningRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
-    if run is None:
-        return False
     try:
         # No time limits in the message: the worker's own budget applies, which its helm --timeout is
         # derived from (apply_async on a task object would copy the sender's task_soft_time_limit).
         app.send_task(
             EXECUTE_RUN_TASK,
-            args=[run.pk],
-            task_id=run.celery_task_id,
+            args=[taken.run_id],
+            kwargs={"dispatch": taken.number},
+            task_id=taken.task_id,
             countdown=countdown,
             time_limit=None,
             soft_time_limit=None,
         )
     except Exception as exc:  # kombu raises many connection error types; all mean "not sent"
-        logger.warning("run %s not dispatched, the reconciler will retry: %s", run_id, redact(str(exc)))
+        logger.warning("run %s not dispatched, the reconciler will retry: %s", taken.run_id, redact(str(exc)))
+        # Not sent: the message sent before it (if any) is the live one again.
+        ProvisioningRun.objects.filter(pk=taken.run_id, dispatch_count=taken.number).update(
+            dispatch_count=taken.previous_number, dispatched_at=taken.previous_at
+        )
         return False
-    ProvisioningRun.objects.filter(pk=run_id).update(dispatch_count=run.dispatch_count + 1)
     return True
+
+
+def provisioning_run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
+    """Send a queued run to the broker under a new dispatch number, which supersedes every message
+    sent for it before. A broker outage is logged, not raised: the stored run is re-dispatched by the
+    reconciler, so the request that created it still succeeds."""
+    taken = _dispatch_number_take(run_id)
+    return taken is not None and _dispatch_send(taken, countdown)
+
+
+def provisioning_run_message_superseded(*, run_id: int, dispatch: int | None) -> bool:
+    """True when the run has ended or was sent again since message `dispatch` was, so that message
+    must drop itself. Messages queued before dispatches were numbered carry None."""
+    latest = (
+        ProvisioningRun.objects.filter(pk=run_id, status=RunStatus.QUEUED)
+        .values_list("dispatch_count", flat=True)
+        .first()
+    )
+    return latest is None or (dispatch is not None and dispatch < latest)
+
+
+# How many of the oldest waiting runs a hand-off looks through for ones the free slots could start.
+HAND_OFF_SCAN = 200
+# A run handed a slot holds it this long while its message travels; then a later hand-off may give
+# the slot to another run.
+HAND_OFF_IN_FLIGHT = timedelta(seconds=15)
+
+
+def provisioning_runs_hand_off() -> list[int]:
+    """Dispatch at once the oldest waiting runs (told busy since their latest dispatch) that the free
+    helm slots can start: one per free slot, within each cluster's cap, never a second run of a store.
+
+    Called when a run ends, so a waiting run starts within a message's trip rather than at its next
+    safety poll. Serialised with claims: a run told busy just before a slot freed is seen waiting
+    here. Returns the runs dispatched.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        _serialise_claims()
+        queued = ProvisioningRun.objects.filter(status=RunStatus.QUEUED, told_busy_at__isnull=False)
+        in_flight = queued.filter(dispatched_at__gt=F("told_busy_at")).filter(
+            dispatched_at__gt=now - HAND_OFF_IN_FLIGHT
+        )
+        holding = ProvisioningRun.objects.filter(
+            Q(status=RunStatus.RUNNING) | Q(pk__in=in_flight.values("pk"))
+        ).values_list("cluster_id", "store_id")
+        held_per_cluster: dict[int | None, int] = {}
+        stores_held: set[int] = set()
+        for cluster_id, store_id in holding:
+            held_per_cluster[cluster_id] = held_per_cluster.get(cluster_id, 0) + 1
+            stores_held.add(store_id)
+        free = settings.PROVISIONING_CONCURRENCY - sum(held_per_cluster.values())
+        if free <= 0:
+            return []
+        caps = dict(Cluster.objects.values_list("pk", "helm_concurrency"))
+        waiting = (
+            queued.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=F("told_busy_at")))
+            .order_by("created_at", "pk")
+            .values_list("pk", "cluster_id", "store_id")[:HAND_OFF_SCAN]
+        )
+        taken: list[_Dispatch] = []
+        for run_id, cluster_id, store_id in waiting:
+            cap = caps.get(cluster_id)
+            if store_id in stores_held or (cap is not None and held_per_cluster.get(cluster_id, 0) >= cap):
+                continue
+            number = _dispatch_number_take(run_id)
+            if number is None:
+                continue
+            taken.append(number)
+            stores_held.add(store_id)
+            held_per_cluster[cluster_id] = held_per_cluster.get(cluster_id, 0) + 1
+            if len(taken) == free:
+                break
+    # Sent after the commit: the claim lock is never held across a broker call.
+    return [item.run_id for item in taken if _dispatch_send(item)]
 
 
 def _serialise_claims() -> None:
@@ -170,17 +283,11 @@ def provisioning_run_claim(
         if run is None or run.status != RunStatus.QUEUED:
             return ClaimResult(ClaimStatus.HANDLED, reason="handled by another process")
         _serialise_claims()
-        if ProvisioningRun.objects.filter(store_id=run.store_id, status=RunStatus.RUNNING).exists():
-            return ClaimResult(ClaimStatus.BUSY, reason="another run of this store is in progress")
-        running = ProvisioningRun.objects.filter(status=RunStatus.RUNNING)
-        if running.count() >= settings.PROVISIONING_CONCURRENCY:
-            return ClaimResult(ClaimStatus.BUSY, reason="PROVISIONING_CONCURRENCY helm runs are in progress")
-        if run.cluster_id is not None:
-            cap = Cluster.objects.filter(pk=run.cluster_id).values_list("helm_concurrency", flat=True).first()
-            if cap is not None and running.filter(cluster_id=run.cluster_id).count() >= cap:
-                return ClaimResult(
-                    ClaimStatus.BUSY, reason="the cluster's helm_concurrency runs are in progress"
-                )
+        busy = _no_slot_for(run)
+        if busy:
+            # From now on it is one of the waiting runs the next freed slot is handed to.
+            ProvisioningRun.objects.filter(pk=run.pk).update(told_busy_at=timezone.now())
+            return ClaimResult(ClaimStatus.BUSY, reason=busy)
         admission = admit(run)
         if not admission.start:
             run_transition(run_id=run.pk, to=RunStatus.CANCELLED, error=f"Not started: {admission.reason}")
@@ -192,6 +299,20 @@ def provisioning_run_claim(
             return ClaimResult(ClaimStatus.HANDLED, reason="handled by another process")
     run.refresh_from_db()
     return ClaimResult(ClaimStatus.CLAIMED, run)
+
+
+def _no_slot_for(run: ProvisioningRun) -> str:
+    """Why the run cannot start now (another run of its store, or a helm cap reached), or ""."""
+    if ProvisioningRun.objects.filter(store_id=run.store_id, status=RunStatus.RUNNING).exists():
+        return "another run of this store is in progress"
+    running = ProvisioningRun.objects.filter(status=RunStatus.RUNNING)
+    if running.count() >= settings.PROVISIONING_CONCURRENCY:
+        return "PROVISIONING_CONCURRENCY helm runs are in progress"
+    if run.cluster_id is not None:
+        cap = Cluster.objects.filter(pk=run.cluster_id).values_list("helm_concurrency", flat=True).first()
+        if cap is not None and running.filter(cluster_id=run.cluster_id).count() >= cap:
+            return "the cluster's helm_concurrency runs are in progress"
+    return ""
 
 
 def provisioning_run_finish(

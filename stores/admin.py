@@ -156,6 +156,7 @@ class ProvisioningRunInline(admin.TabularInline):
         "attempt",
         "status",
         "created_at",
+        "told_busy_at",
         "started_at",
         "finished_at",
         "error",

@@ -35,6 +35,7 @@ from provisioning.services import (
     provisioning_run_claim,
     provisioning_run_create,
     provisioning_run_finish,
+    provisioning_run_message_superseded,
     provisioning_runs_cancel_queued,
     worker_identity,
 )
@@ -261,8 +262,13 @@ class RunResult:
     detail: str = ""
 
 
-def store_run_execute(*, run_id: int, access: ClusterAccess | None = None) -> RunResult:
-    """Claim and execute one run. Safe to call twice for the same run: the second call is a no-op."""
+def store_run_execute(
+    *, run_id: int, access: ClusterAccess | None = None, dispatch: int | None = None
+) -> RunResult:
+    """Claim and execute one run. Safe to call twice for the same run: the second call is a no-op, and
+    so is a message (`dispatch`, its number) that a later dispatch of the run superseded."""
+    if provisioning_run_message_superseded(run_id=run_id, dispatch=dispatch):
+        return RunResult(RunOutcome.SKIPPED, "ended, or sent again since this message")
     cluster = Cluster.objects.filter(runs__pk=run_id).first()
     if access is None:
         if cluster is not None and cluster.health == ClusterHealth.UNREACHABLE:

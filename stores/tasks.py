@@ -22,26 +22,29 @@ from stores.webhooks import DELIVER_TIME_LIMIT_SECONDS, webhook_deliveries_send_
 
 logger = get_task_logger(__name__)
 
-# A teardown waiting for an in-flight provision, or a run waiting for a free helm slot, asks again:
-# every ~2 s for well over the longest a provision may take (the task hard limit).
+# A run waiting for a free helm slot (or for its store's other run) is handed the slot by the run that
+# frees it (provisioning_runs_hand_off); its own message asks again only every
+# PROVISIONING_WAITING_POLL_SECONDS, in case a hand-off was lost, so a thousand waiting runs cost the
+# worker little. Enough retries to outwait the longest provision many times over; after them the
+# reconciler sends the run again.
 BUSY_MAX_RETRIES = 2000
 # With no cluster configured a run asks again this often; the reconciler re-sends it if the message
 # outlives its retries.
 NO_CLUSTER_RETRY_SECONDS = 30
 
 
-def busy_backoff(retries: int) -> float:
-    """Seconds to wait before asking again: short and capped, because a helm slot frees up every few
-    seconds and a claim attempt is one cheap transaction; jitter spreads the waiters out."""
-    return min(2.0, 0.25 * 2 ** min(retries, 3)) + secrets.SystemRandom().uniform(0, 0.25)
+def busy_backoff() -> float:
+    """Seconds before a waiting run asks again: the safety poll, with jitter so that runs told busy
+    together do not all ask again together."""
+    return settings.PROVISIONING_WAITING_POLL_SECONDS * secrets.SystemRandom().uniform(1.0, 1.25)
 
 
 @shared_task(bind=True, name="provisioning.tasks.execute_run", max_retries=BUSY_MAX_RETRIES)
-def execute_run(self, run_id: int) -> str:
-    """Execute one provisioning or teardown run; a duplicate delivery is a no-op."""
-    result = store_run_execute(run_id=run_id)
+def execute_run(self, run_id: int, dispatch: int | None = None) -> str:
+    """Execute one provisioning or teardown run; a duplicate or superseded delivery is a no-op."""
+    result = store_run_execute(run_id=run_id, dispatch=dispatch)
     if result.outcome is RunOutcome.BUSY:
-        raise self.retry(countdown=busy_backoff(self.request.retries))
+        raise self.retry(countdown=busy_backoff())
     if result.outcome is RunOutcome.WAITING_FOR_CLUSTER:
         raise self.retry(countdown=NO_CLUSTER_RETRY_SECONDS)
     return result.outcome.value

@@ -1,13 +1,20 @@
-"""The Celery tasks' own rules: how busy runs ask again."""
+"""The Celery tasks' own rules: how often a waiting run asks again by itself."""
 
 from django.conf import settings
 
 from stores.tasks import BUSY_MAX_RETRIES, busy_backoff
 
 
-def test_busy_retries_come_back_quickly_with_jitter():
-    delays = [busy_backoff(retry) for retry in range(10)]
-    assert all(0.25 <= delay <= 2.25 for delay in delays)
-    assert busy_backoff(0) < 0.6 and min(busy_backoff(9) for _ in range(20)) >= 2.0
-    # Long enough to outwait the longest provision a teardown may have to wait for.
-    assert BUSY_MAX_RETRIES * 2.0 > settings.PROVISIONING_TASK_TIME_LIMIT
+def test_a_waiting_run_polls_seldom_with_jitter(settings):
+    settings.PROVISIONING_WAITING_POLL_SECONDS = 60
+    delays = [busy_backoff() for _ in range(200)]
+    assert all(60 <= delay <= 75 for delay in delays)
+    assert len({round(delay, 3) for delay in delays}) > 100  # spread out, not in step
+
+
+def test_a_waiting_run_outwaits_the_longest_provision():
+    # Even if every hand-off were lost, its polls last far longer than any run it waits for.
+    assert (
+        BUSY_MAX_RETRIES * settings.PROVISIONING_WAITING_POLL_SECONDS
+        > 10 * settings.PROVISIONING_TASK_TIME_LIMIT
+    )

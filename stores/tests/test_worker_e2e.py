@@ -1,5 +1,6 @@
 """End to end through a real Celery worker process: service → on_commit → broker → worker → helm → double."""
 
+import itertools
 import os
 import signal
 import subprocess
@@ -11,11 +12,12 @@ from provisioning.choices import RunKind, RunStatus
 from provisioning.cluster_access import ClusterAccess
 from provisioning.helm import SIGTERM_GRACE_SECONDS
 from provisioning.models import CommandRecord, ProvisioningRun
-from provisioning.services import provisioning_run_dispatch
+from provisioning.services import EXECUTE_RUN_TASK, provisioning_run_dispatch
 from stores.choices import StoreStatus
 from stores.lifecycle import store_create, store_request_teardown
 from stores.models import Store
 from stores.reconcile import fleet_reconcile as reconcile
+from stores.tests.factories import TenantFactory
 from testkit.helm import HELM_BINARIES, access_for, helm_params, helm_pids
 from testkit.waiting import wait_for
 
@@ -50,9 +52,14 @@ def test_store_goes_ready_and_is_deleted_through_a_real_worker(helm_binary, kube
 
 
 def test_the_same_task_delivered_twice_installs_once(kube_api, tenant, start_worker):
+    from platform_site.celery import app
+
     store, _ = store_create(tenant=tenant, name="twice-sent", engine="woocommerce")
     run = ProvisioningRun.objects.get(store=store)
-    provisioning_run_dispatch(run_id=run.pk)  # a duplicate delivery of the same run
+    # The very same message a second time, as a broker redelivers it: same task id, same dispatch.
+    app.send_task(
+        EXECUTE_RUN_TASK, args=[run.pk], kwargs={"dispatch": run.dispatch_count}, task_id=run.celery_task_id
+    )
     start_worker(kube_api, HELM_BINARIES["helm4"], concurrency=2)
 
     wait_for(lambda: _status(store) == StoreStatus.READY, timeout=60, what="store ready")
@@ -60,7 +67,45 @@ def test_the_same_task_delivered_twice_installs_once(kube_api, tenant, start_wor
     installs = CommandRecord.objects.filter(run__store=store, tool="helm")
     assert installs.count() == 1
     run.refresh_from_db()
+    assert run.dispatch_count == 1 and run.status == RunStatus.SUCCEEDED
+
+
+def test_the_run_sent_again_runs_once_and_its_earlier_message_drops(kube_api, tenant, start_worker):
+    store, _ = store_create(tenant=tenant, name="sent-again", engine="woocommerce")
+    run = ProvisioningRun.objects.get(store=store)
+    assert provisioning_run_dispatch(run_id=run.pk)  # as the reconciler or a hand-off sends it again
+    worker = start_worker(kube_api, HELM_BINARIES["helm4"], concurrency=2)
+
+    wait_for(lambda: _status(store) == StoreStatus.READY, timeout=60, what="store ready")
+    wait_for(lambda: worker.log.count("succeeded in") >= 2, timeout=30, what="both messages consumed")
+    assert CommandRecord.objects.filter(run__store=store, tool="helm").count() == 1
+    assert "'skipped'" in worker.log  # the earlier message found itself superseded
+    run.refresh_from_db()
     assert run.dispatch_count == 2 and run.status == RunStatus.SUCCEEDED
+
+
+def test_runs_waiting_for_the_one_helm_slot_are_handed_it_in_turn(kube_api, start_worker):
+    # One helm at a time, and a safety poll far longer than the test: only hand-offs start the rest.
+    stores = [
+        store_create(tenant=TenantFactory(), name=f"in-turn-{index}", engine="woocommerce")[0]
+        for index in range(3)
+    ]
+    start_worker(
+        kube_api,
+        HELM_BINARIES["helm4"],
+        concurrency=3,
+        PROVISIONING_CONCURRENCY="1",
+        PROVISIONING_WAITING_POLL_SECONDS="900",
+    )
+
+    wait_for(
+        lambda: all(_status(store) == StoreStatus.READY for store in stores), timeout=120, what="all ready"
+    )
+    runs = sorted(ProvisioningRun.objects.filter(store__in=stores), key=lambda run: run.started_at)
+    assert [CommandRecord.objects.filter(run=run, tool="helm").count() for run in runs] == [1, 1, 1]
+    assert sum(run.told_busy_at is not None for run in runs) >= 2  # they did wait
+    # Never two at once: each started after the one before it had finished.
+    assert all(later.started_at >= earlier.finished_at for earlier, later in itertools.pairwise(runs))
 
 
 def test_sigkill_mid_helm_is_recovered_by_the_reaper(kube_api, tenant, start_worker, tmp_path):
