@@ -146,6 +146,28 @@ def peak_rss_mib(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) these processes have used themselves, not their exited children
+    (helm's own time is not the platform's overhead)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def broker_messages_sent() -> int:
+    """Messages pushed onto Redis lists so far (Celery's Redis transport sends each with LPUSH)."""
+    import redis
+
+    stats = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).info("commandstats")
+    return int(stats.get("cmdstat_lpush", {}).get("calls", 0))
+
+
 def start_kube_double(ready_delay: float = 0.3) -> Process:
     kubeconfig = WORK_DIR / "kubeconfig"
     kubeconfig.unlink(missing_ok=True)

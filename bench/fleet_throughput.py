@@ -11,7 +11,9 @@ figures show whether the caps or the machine's cores bound a fleet's provisionin
 
 Per configuration: wall time from the first create to the last store ready, stores per minute, the
 time the API took to accept them, peak concurrent helm processes, stores installed more than once (must be 0),
-failed stores (must be 0), and the peak RSS of each apiserver, the worker and the watcher."""
+failed stores (must be 0), what waiting for a helm slot cost (broker messages per store, the
+worker's own CPU seconds outside helm), and the peak RSS of each apiserver, the worker and the
+watcher."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 
 from bench.concurrency import HelmPeak, create_through_api
-from bench.environment import WORK_DIR, Process, peak_rss_mib, start_worker
+from bench.environment import WORK_DIR, Process, broker_messages_sent, cpu_seconds, peak_rss_mib, start_worker
 from bench.fixtures import merchant
 
 HELM_PER_CLUSTER = 4
@@ -90,6 +92,7 @@ def _configuration(stores: int, cluster_count: int, platform_cap: int) -> dict[s
         try:
             with HelmPeak(worker.process.pid, interval=0.2) as helm:
                 _, tenant, token = merchant(f"throughput-{cluster_count}")
+                sent_before, worker_cpu_before = broker_messages_sent(), cpu_seconds(worker.tree_pids())
                 started = time.monotonic()
                 names = [f"tp{cluster_count}-{index:05d}" for index in range(stores)]
                 codes = create_through_api(token, names, threads=8)
@@ -115,6 +118,10 @@ def _configuration(stores: int, cluster_count: int, platform_cap: int) -> dict[s
                         next_report += 60
                     time.sleep(1)
                 elapsed = time.monotonic() - started
+                # What waiting for a helm slot costs: every message beyond one per store is a run
+                # asking again (or handed a slot), and the worker's own CPU excludes helm's.
+                messages_per_store = (broker_messages_sent() - sent_before) / stores
+                worker_cpu = cpu_seconds(worker.tree_pids()) - worker_cpu_before
                 installs = (
                     CommandRecord.objects.filter(
                         run__store__tenant=tenant, tool="helm", argv__contains=["upgrade"]
@@ -140,6 +147,8 @@ def _configuration(stores: int, cluster_count: int, platform_cap: int) -> dict[s
                     "seconds until all ready": round(elapsed, 1),
                     "stores per minute": round(stores / elapsed * 60, 1),
                     "peak concurrent helm processes": helm.peak,
+                    "broker messages per store": round(messages_per_store, 1),
+                    "worker CPU seconds outside helm": round(worker_cpu, 1),
                     "stores installed more than once": installed_more_than_once,
                     "failed stores": counts["failed"],
                     "apiserver peak RSS MiB (each)": ", ".join(f"{rss:.0f}" for rss in apiserver_rss),
