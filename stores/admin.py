@@ -11,7 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import InlineModelAdmin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -31,6 +31,7 @@ from provisioning.clusters import (
     kubeconfig_check,
 )
 from provisioning.models import Cluster, ProvisioningRun
+from provisioning.services import provisioning_runs_hand_off
 from stores.backups import backup_request
 from stores.choices import STORE_TERMINAL_STATUSES, SuspensionSource
 from stores.domains import domain_check, domain_remove
@@ -464,6 +465,9 @@ class ClusterAdmin(admin.ModelAdmin):
         obj.save(update_fields=["name", "region", "labels", "context", "helm_concurrency", "draining"])
         if kubeconfig:
             cluster_replace_credentials(cluster=obj, kubeconfig=kubeconfig, context=context)
+        if "helm_concurrency" in form.changed_data:
+            # A raised cap: waiting runs take the new slots now, not at their next safety poll.
+            transaction.on_commit(provisioning_runs_hand_off)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None or not obj.stores.exists()  # a cluster with stores is drained, not deleted

@@ -5,9 +5,10 @@ import pytest
 
 from provisioning.choices import ClusterHealth
 from provisioning.clusters import cluster_default
-from provisioning.models import Cluster
+from provisioning.models import Cluster, ProvisioningRun
 from provisioning.tests.test_clusters import KUBECONFIG
-from stores.tests.factories import StoreFactory, UserFactory
+from stores.lifecycle import store_run_claim
+from stores.tests.factories import StoreFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +75,22 @@ def test_a_cluster_with_stores_cannot_be_deleted(staff, tenant):
     StoreFactory(tenant=tenant, cluster=cluster, name="keeps-it")
     assert staff.post(f"{LIST}{cluster.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Cluster.objects.filter(pk=cluster.pk).exists()
+
+
+def test_raising_a_clusters_helm_cap_hands_the_new_slot_to_a_waiting_run(
+    staff, settings, django_capture_on_commit_callbacks
+):
+    settings.PROVISIONING_CONCURRENCY = 10
+    cluster = Cluster.objects.create(
+        name="far-away", connection="kubeconfig", kubeconfig_sealed="sealed", helm_concurrency=1
+    )
+    StoreFactory(tenant=TenantFactory(), cluster=cluster, name="holds-the-slot", provisioning=True)
+    waiting = StoreFactory(tenant=TenantFactory(), cluster=cluster, name="waits-for-one").runs.get()
+    assert store_run_claim(run_id=waiting.pk, worker="w:1").status == "busy"
+    sent = ProvisioningRun.objects.get(pk=waiting.pk).dispatch_count
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(f"{LIST}{cluster.pk}/change/", _form(helm_concurrency="2", kubeconfig=""))
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert ProvisioningRun.objects.get(pk=waiting.pk).dispatch_count == sent + 1
