@@ -30,19 +30,13 @@ class CommandRecordInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
+# A run's life in columns, here and in the store page's list of runs.
+RUN_LIFE_FIELDS = ("kind", "attempt", "status", "created_at", "told_busy_at", "started_at", "finished_at")
+
+
 @admin.register(ProvisioningRun)
 class ProvisioningRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "store",
-        "kind",
-        "attempt",
-        "status",
-        "created_at",
-        "told_busy_at",
-        "started_at",
-        "finished_at",
-    )
+    list_display = ("id", "store", *RUN_LIFE_FIELDS)
     list_filter = ("status", "kind")
     search_fields = ("store__name", "celery_task_id")
     list_select_related = ("store",)

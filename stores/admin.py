@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from platform_site.errors import ApplicationError
+from provisioning.admin import RUN_LIFE_FIELDS
 from provisioning.cluster_access import ClusterAccess
 from provisioning.clusters import (
     cluster_check,
@@ -152,17 +153,7 @@ class StoreEventInline(admin.TabularInline):
 
 class ProvisioningRunInline(admin.TabularInline):
     model = ProvisioningRun
-    fields = (
-        "kind",
-        "attempt",
-        "status",
-        "created_at",
-        "told_busy_at",
-        "started_at",
-        "finished_at",
-        "error",
-        "celery_task_id",
-    )
+    fields = (*RUN_LIFE_FIELDS, "error", "celery_task_id")
     readonly_fields = fields
     extra = 0
     can_delete = False
