@@ -135,8 +135,12 @@ def test_no_password_or_secret_key_leaks_anywhere(owner, tenant, kube_api, start
     for call in sent.call_args_list:
         assert call.args == (EXECUTE_RUN_TASK,)
         assert call.kwargs["args"] == [call.kwargs["args"][0]] and call.kwargs["args"][0] in run_ids
-        # Besides the run id: the task id, a countdown and the cleared time limits (None), nothing else.
-        assert set(call.kwargs) <= {"args", "task_id", "countdown", "time_limit", "soft_time_limit"}
+        # Besides the run id: its dispatch number, the task id, a countdown and the cleared time limits
+        # (None), nothing else.
+        assert set(call.kwargs) <= {"args", "kwargs", "task_id", "countdown", "time_limit", "soft_time_limit"}
+        assert list(call.kwargs["kwargs"]) == ["dispatch"] and isinstance(
+            call.kwargs["kwargs"]["dispatch"], int
+        )
         assert call.kwargs.get("time_limit") is None and call.kwargs.get("soft_time_limit") is None
 
     woo_password = passwords["leak-woo/admin-password"]
